@@ -1,0 +1,281 @@
+//! `/api/auth/*` and the VAPID key: login, refresh, logout, push subscriptions.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use herald_proto::api::{
+    LoginRequest, PushSubscription, PushUnsubscribe, RefreshRequest, TokenResponse, User,
+    VapidPublicKey,
+};
+use herald_proto::{EventType, Severity};
+
+use super::extract::{AuthUser, Json, bearer};
+use crate::error::ApiError;
+use crate::fanout::LoginAlert;
+use crate::login_info::login_info;
+use crate::socket::session_room;
+use crate::state::AppState;
+use crate::store::event::{Audience, NewEvent};
+use crate::store::{now_unix, session, subscription, user};
+use crate::token::random_token;
+use crate::{password, push};
+
+/// Longest email or password we look at; longer ones cannot be valid.
+const MAX_CREDENTIAL: usize = 1024;
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let ip = peer.ip();
+    let email = body.email.trim().to_owned();
+    if let Err(retry_after) = state.limiter.check(ip, &email, Instant::now()) {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    if email.is_empty() || email.len() > MAX_CREDENTIAL || body.password.len() > MAX_CREDENTIAL {
+        state.limiter.fail(ip, &email, Instant::now());
+        return Err(ApiError::InvalidCredentials);
+    }
+
+    let lookup = email.clone();
+    let record = state
+        .db
+        .call(move |conn| user::find_by_email(conn, &lookup))
+        .await?;
+    let password = body.password;
+    let verified = tokio::task::spawn_blocking(move || match record {
+        Some(record) if password::verify(&password, &record.password_hash) => Some(record.user),
+        Some(_) => None,
+        None => {
+            password::verify_nobody(&password);
+            None
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(user) = verified else {
+        state.limiter.fail(ip, &email, Instant::now());
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.limiter.succeed(ip, &email);
+
+    let sid = random_token(16);
+    let login_id = random_token(12);
+    let mut response = start_session(&state, &user, &sid, &login_id).await?;
+    response.login_id = Some(login_id.clone());
+
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let info = login_info(ip, user_agent, state.geoip.as_deref(), chrono::Utc::now());
+    announce_login(&state, &user, &login_id, info).await;
+    Ok(Json(response))
+}
+
+/// Creates the session and its first token pair.
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    sid: &str,
+    login_id: &str,
+) -> Result<TokenResponse, ApiError> {
+    let refresh = random_token(32);
+    let refresh_expires = now_unix() + state.config.refresh_ttl.as_secs() as i64;
+    let (uid, s, l, r) = (
+        user.id,
+        sid.to_owned(),
+        login_id.to_owned(),
+        refresh.clone(),
+    );
+    state
+        .db
+        .call(move |conn| {
+            session::create(conn, &s, uid, &l)?;
+            session::add_refresh_token(conn, &s, &r, refresh_expires)
+        })
+        .await?;
+    token_pair(state, user, sid, refresh)
+}
+
+fn token_pair(
+    state: &AppState,
+    user: &User,
+    sid: &str,
+    refresh: String,
+) -> Result<TokenResponse, ApiError> {
+    let (token, exp) = state
+        .keys
+        .issue(user, sid, state.config.access_ttl)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let expires_at = chrono::DateTime::from_timestamp(exp, 0).map(|t| t.to_rfc3339());
+    Ok(TokenResponse {
+        token,
+        refresh_token: Some(refresh),
+        expires_at,
+        login_id: None,
+        user: Some(user.clone()),
+    })
+}
+
+/// Stores and emits the `login_notification`, then queues push and email.
+/// A failure here is logged, never turned into a failed login.
+async fn announce_login(
+    state: &AppState,
+    user: &User,
+    login_id: &str,
+    info: herald_proto::LoginInfo,
+) {
+    let event = NewEvent {
+        audience: Audience::User(user.id),
+        kind: EventType::LoginNotification.as_str().to_owned(),
+        title: "New login detected".to_owned(),
+        message: format!("Login from {} ({})", info.location, info.device),
+        url: None,
+        severity: Some(Severity::Critical),
+        data: serde_json::json!({ "loginInfo": info, "loginId": login_id }),
+    };
+    match state.hub.publish(event).await {
+        Ok(envelope) => state.fanout.queue(LoginAlert {
+            user: user.clone(),
+            info,
+            envelope,
+        }),
+        Err(e) => tracing::error!(error = %e, user = user.id, "cannot store the login alert"),
+    }
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let token = body.refresh_token;
+    let redeemed = state
+        .db
+        .call(move |conn| session::redeem(conn, &token))
+        .await?;
+    let (sid, user_id) = match redeemed {
+        session::Redeemed::Ok {
+            session_id,
+            user_id,
+        } => (session_id, user_id),
+        session::Redeemed::Invalid => {
+            return Err(ApiError::unauthorized(
+                "invalid_refresh_token",
+                "the refresh token is not valid; sign in again",
+            ));
+        }
+        session::Redeemed::Reused => {
+            tracing::warn!("a used refresh token was presented again; its session is revoked");
+            return Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was already used; the session is signed out",
+            ));
+        }
+    };
+    let record = state
+        .db
+        .call(move |conn| user::find_by_id(conn, user_id))
+        .await?;
+    let user = record
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_refresh_token", "the account no longer exists")
+        })?
+        .user;
+    let refresh = random_token(32);
+    let expires = now_unix() + state.config.refresh_ttl.as_secs() as i64;
+    let (s, r) = (sid.clone(), refresh.clone());
+    state
+        .db
+        .call(move |conn| session::add_refresh_token(conn, &s, &r, expires))
+        .await?;
+    Ok(Json(token_pair(&state, &user, &sid, refresh)?))
+}
+
+/// Signs a session out: by its access token, its refresh token, or both.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let mut sessions = Vec::new();
+    if let Some(token) = bearer(&headers) {
+        match state.keys.verify(token) {
+            Ok(claims) => sessions.push(claims.sid),
+            Err(e) => return Err(ApiError::unauthorized("invalid_token", e.to_string())),
+        }
+    }
+    if !body.is_empty() {
+        let body: RefreshRequest = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::MalformedJson(format!("expected {{\"refreshToken\"}}: {e}")))?;
+        let token = body.refresh_token;
+        match state
+            .db
+            .call(move |conn| session::session_of(conn, &token))
+            .await?
+        {
+            Some(sid) => sessions.push(sid),
+            None => {
+                return Err(ApiError::unauthorized(
+                    "invalid_refresh_token",
+                    "unknown refresh token",
+                ));
+            }
+        }
+    }
+    if sessions.is_empty() {
+        return Err(ApiError::unauthorized(
+            "missing_token",
+            "send a bearer token or a refreshToken",
+        ));
+    }
+    for sid in sessions {
+        let s = sid.clone();
+        state.db.call(move |conn| session::revoke(conn, &s)).await?;
+        if let Err(e) = state.io.to(session_room(&sid)).disconnect().await {
+            tracing::debug!(error = %e, "disconnecting the sockets of a signed-out session");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn subscribe_push(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(sub): Json<PushSubscription>,
+) -> Result<StatusCode, ApiError> {
+    push::validate_subscription(&sub)
+        .map_err(|e| ApiError::invalid("invalid_subscription", e.to_string()))?;
+    let id = user.id;
+    state
+        .db
+        .call(move |conn| subscription::upsert(conn, id, &sub))
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+pub async fn unsubscribe_push(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<PushUnsubscribe>,
+) -> Result<StatusCode, ApiError> {
+    let id = user.id;
+    let deleted = state
+        .db
+        .call(move |conn| subscription::delete(conn, id, &body.endpoint))
+        .await?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+pub async fn vapid_public_key(State(state): State<AppState>) -> Json<VapidPublicKey> {
+    Json(VapidPublicKey {
+        public_key: state.vapid.public_key_b64(),
+    })
+}

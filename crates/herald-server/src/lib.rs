@@ -1,0 +1,41 @@
+//! herald-server: the reference hub Herald is developed and tested against.
+//!
+//! # Layout
+//!
+//! - [`server`]: [`Server`] opens the data directory and runs the service on a
+//!   listener the caller gives it, until a shutdown future the caller gives it.
+//! - [`config`]: [`Config`], every setting, with defaults.
+//! - [`api`]: the HTTP routes (`/api/auth/*`, `/api/notifications*`,
+//!   `/api/events`, `/healthz`) and the extractors that turn bad input into
+//!   `{"error": {"code", "message"}}`.
+//! - [`socket`]: the Socket.IO endpoint: handshake auth and rooms.
+//! - [`hub`]: the one path every event takes: stored, then emitted, in id order.
+//! - [`store`]: SQLite tables and their append-only migrations.
+//! - [`token`], [`password`], [`rate_limit`]: access tokens, Argon2 hashes,
+//!   failed-login throttling.
+//! - [`fanout`], [`push`], [`mail`], [`login_info`]: the login alert's Web
+//!   Push and email channels, and where a login came from.
+//! - [`demo`], [`sample`]: `--demo` accounts and sample events.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod fanout;
+mod fsutil;
+pub mod hub;
+pub mod login_info;
+pub mod mail;
+pub mod password;
+pub mod push;
+pub mod rate_limit;
+pub mod sample;
+pub mod server;
+pub mod socket;
+pub mod state;
+pub mod store;
+pub mod token;
+
+pub use config::{Config, LoginLimit};
+pub use error::{ApiError, ServerError};
+pub use server::Server;

@@ -1,0 +1,194 @@
+//! The `herald-server` binary.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use herald_proto::api::Role;
+use herald_server::{Config, Server, demo};
+
+/// The Herald reference hub: JWT login, Socket.IO rooms, catch-up, and login
+/// alerts over Socket.IO, Web Push and email.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "HERALD_BIND")]
+    bind: SocketAddr,
+    /// Directory of the database, the JWT secret and the VAPID keys.
+    #[arg(long, default_value = "herald-data", env = "HERALD_SERVER_DATA_DIR")]
+    data_dir: PathBuf,
+    /// SMTP server for login alert emails, e.g. smtp://127.0.0.1:2525 or
+    /// smtps://user:pass@mail.example.com.
+    #[arg(long, env = "HERALD_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// From: address of login alert emails.
+    #[arg(long, default_value = "Herald <herald@localhost>")]
+    mail_from: String,
+    /// A MaxMind-format (mmdb) database to locate logins by IP address.
+    #[arg(long)]
+    geoip_db: Option<PathBuf>,
+    /// Contact for push services, sent in the VAPID claims.
+    #[arg(long, default_value = "mailto:admin@localhost")]
+    vapid_subject: String,
+    /// Create demo accounts and send a sample event every few seconds.
+    #[arg(long)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add an account; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "user")]
+        role: RoleArg,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    User,
+    Admin,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::new(&cli.data_dir);
+    config.smtp_url = cli.smtp_url;
+    config.mail_from = cli.mail_from;
+    config.geoip_db = cli.geoip_db;
+    config.vapid_subject = cli.vapid_subject;
+    config.jwt_secret = std::env::var("HERALD_JWT_SECRET").ok();
+    if cli.demo {
+        config.demo_interval = Some(Duration::from_secs(5));
+    }
+    let server = Server::open(config)
+        .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
+
+    match cli.command {
+        Some(Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    name,
+                    role,
+                    password_stdin: _,
+                },
+        }) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let role = match role {
+                RoleArg::User => Role::User,
+                RoleArg::Admin => Role::Admin,
+            };
+            let user = server.add_user(&email, &name, role, password)?;
+            eprintln!(
+                "added user {} <{}> ({}) with id {}",
+                user.name,
+                user.email,
+                role.as_str(),
+                user.id
+            );
+            Ok(())
+        }
+        None => {
+            if cli.demo {
+                print_demo(&server, cli.bind)?;
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(cli.bind)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", cli.bind))?;
+                server.run(listener, shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+    }
+}
+
+fn print_demo(server: &Server, bind: SocketAddr) -> anyhow::Result<()> {
+    let accounts = demo::ensure_accounts(server)?;
+    let url = format!("http://{bind}");
+    let mut out = String::new();
+    out.push_str(&format!("\nherald-server demo at {url}\n"));
+    for account in &accounts {
+        match &account.password {
+            Some(password) => out.push_str(&format!(
+                "  {:<20} password: {password}   ({})\n",
+                account.email,
+                account.role.as_str()
+            )),
+            None => out.push_str(&format!(
+                "  {:<20} exists already; its password was shown when it was made\n",
+                account.email
+            )),
+        }
+    }
+    out.push_str("A sample event goes out every 5 s. Watch them live with:\n");
+    let alice = accounts
+        .iter()
+        .find(|a| a.email == demo::ALICE)
+        .and_then(|a| a.password.clone());
+    out.push_str(&format!(
+        "  node tests/compat/watch.mjs {url} {} {}\n\n",
+        demo::ALICE,
+        alice.as_deref().unwrap_or("<password>")
+    ));
+    // The one place passwords are shown: the operator's terminal, once.
+    eprint!("{out}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

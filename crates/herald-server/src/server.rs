@@ -1,0 +1,169 @@
+//! Start-up and shutdown: the [`Server`] the binary and the tests run.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use herald_proto::api::{Role, User};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::fanout::Fanout;
+use crate::hub::Hub;
+use crate::login_info::GeoIp;
+use crate::mail::Mailer;
+use crate::push::{PushSender, Vapid};
+use crate::rate_limit::LoginLimiter;
+use crate::socket::{self, SocketState};
+use crate::state::{AppState, Inner};
+use crate::store::{Db, user};
+use crate::token::{TokenKeys, load_or_create_secret};
+use crate::{api, demo, password};
+
+/// An opened server: data directory read, keys loaded, not yet listening.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    db: Db,
+    keys: TokenKeys,
+    vapid: Arc<Vapid>,
+    geoip: Option<Arc<GeoIp>>,
+    mailer: Option<Arc<Mailer>>,
+}
+
+impl Server {
+    /// Opens the data directory (creating it), the database, the JWT secret,
+    /// the VAPID keys, and the optional GeoIP database and SMTP transport.
+    pub fn open(config: Config) -> Result<Server, ServerError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let db = Db::open(dir)?;
+        let secret = load_or_create_secret(dir, config.jwt_secret.as_deref())?;
+        let keys = TokenKeys::new(&secret);
+        let vapid = Arc::new(Vapid::load_or_create(dir)?);
+        let geoip = config
+            .geoip_db
+            .as_deref()
+            .map(GeoIp::open)
+            .transpose()?
+            .map(Arc::new);
+        let mailer = config
+            .smtp_url
+            .as_deref()
+            .map(|url| Mailer::from_url(url, &config.mail_from))
+            .transpose()?
+            .map(Arc::new);
+        Ok(Server {
+            config,
+            db,
+            keys,
+            vapid,
+            geoip,
+            mailer,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Adds an account. Blocking (it hashes the password): for the CLI,
+    /// `--demo` and tests, before [`Server::run`].
+    pub fn add_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<User, ServerError> {
+        let email = email.trim();
+        if !email.contains('@') || email.len() > 254 {
+            return Err(ServerError::Input(format!(
+                "{email:?} is not an email address"
+            )));
+        }
+        if password.chars().count() < 8 {
+            return Err(ServerError::Input(
+                "the password needs at least 8 characters".into(),
+            ));
+        }
+        let hash = password::hash(password).map_err(|e| ServerError::Input(e.to_string()))?;
+        Ok(self
+            .db
+            .call_blocking(|conn| user::insert(conn, email, name.trim(), role, &hash))?)
+    }
+
+    /// Whether an account exists for `email`.
+    pub fn has_user(&self, email: &str) -> Result<bool, ServerError> {
+        Ok(self
+            .db
+            .call_blocking(|conn| user::find_by_email(conn, email))?
+            .is_some())
+    }
+
+    /// Serves HTTP and Socket.IO on `listener` until `shutdown` completes,
+    /// then closes every socket and finishes in-flight requests.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Server {
+            config,
+            db,
+            keys,
+            vapid,
+            geoip,
+            mailer,
+        } = self;
+        let (io_layer, io) = socket::layer(
+            SocketState {
+                keys: keys.clone(),
+                db: db.clone(),
+            },
+            config.socket_buffer,
+        );
+        let hub = Hub::start(db.clone(), io.clone());
+        let push = PushSender::new(vapid.clone(), config.vapid_subject.clone());
+        let fanout = Fanout::start(db.clone(), push, mailer);
+        let demo_interval = config.demo_interval;
+        let state = AppState::new(Inner {
+            limiter: LoginLimiter::new(config.login_limit),
+            config,
+            db,
+            keys,
+            hub: hub.clone(),
+            io: io.clone(),
+            fanout,
+            vapid,
+            geoip,
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(every) = demo_interval {
+            tokio::spawn(demo::tick(state.clone(), every, stop_rx.clone()));
+        }
+        let app = api::router(state).layer(io_layer);
+        tracing::info!(addr = %listener.local_addr()?, "herald-server listening");
+
+        // Sockets are long-lived, so graceful shutdown must close them first,
+        // or it would wait for them forever.
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(true);
+            io.close().await;
+        };
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await?;
+        drop(stop_rx);
+        Ok(())
+    }
+}

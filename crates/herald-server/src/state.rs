@@ -1,0 +1,43 @@
+//! The state every request handler shares.
+
+use std::sync::Arc;
+
+use socketioxide::SocketIo;
+
+use crate::config::Config;
+use crate::fanout::Fanout;
+use crate::hub::Hub;
+use crate::login_info::GeoIp;
+use crate::push::Vapid;
+use crate::rate_limit::LoginLimiter;
+use crate::store::Db;
+use crate::token::TokenKeys;
+
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    pub keys: TokenKeys,
+    pub hub: Hub,
+    pub io: SocketIo,
+    pub limiter: LoginLimiter,
+    pub fanout: Fanout,
+    pub vapid: Arc<Vapid>,
+    pub geoip: Option<Arc<GeoIp>>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,107 @@
+//! SQLite persistence: one connection, driven from blocking threads.
+//!
+//! Every table lives in one file in the data directory. The schema is built by
+//! the append-only list in [`migration`]. Each submodule holds the queries of
+//! one table family as plain functions over a `&Connection`, so a caller can
+//! compose several of them in one transaction through [`Db::call`].
+
+pub mod event;
+pub mod migration;
+pub mod session;
+pub mod subscription;
+pub mod user;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+    #[error("a user with the email {0} already exists")]
+    DuplicateEmail(String),
+}
+
+/// A handle on the database, cheap to clone.
+///
+/// SQLite serialises writers anyway; one connection behind a mutex keeps
+/// ordering obvious (event ids are assigned and emitted in one order) and
+/// costs little, because writes of a burst are batched into one transaction
+/// by the hub.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl Db {
+    /// Opens (or creates) `herald.db` in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Db, StoreError> {
+        let conn = Connection::open(data_dir.join("herald.db"))?;
+        Db::setup(conn)
+    }
+
+    /// An in-memory database, for unit tests.
+    pub fn open_in_memory() -> Result<Db, StoreError> {
+        Db::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Db, StoreError> {
+        // WAL lets readers (catch-up) proceed while the hub writes; NORMAL
+        // sync is durable across process crashes, which is what kill -9 is.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migration::migrate(&mut conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn call<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` on the current thread; for start-up and the CLI.
+    pub fn call_blocking<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError>,
+    {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
+        f(&mut guard)
+    }
+}
+
+/// Seconds since the Unix epoch, the unit of every stored instant.
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
