@@ -1,0 +1,146 @@
+//! A real herald-server on 127.0.0.1:0 in a temporary data directory.
+
+use std::path::PathBuf;
+
+use herald_proto::api::{Role, TokenResponse, User};
+use herald_server::{Config, Server};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A fixed secret, so tests can forge tokens the server must refuse.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: User,
+    pub password: String,
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub config: Config,
+    pub http: reqwest::Client,
+    pub admin: Account,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), herald_server::ServerError>>>,
+}
+
+fn temp_dir() -> PathBuf {
+    let unique = format!(
+        "herald-test-{}-{}",
+        std::process::id(),
+        herald_server::token::random_token(6)
+    );
+    std::env::temp_dir().join(unique)
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `tune` has adjusted its config.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::new(temp_dir());
+        config.jwt_secret = Some(JWT_SECRET.into());
+        tune(&mut config);
+        let server = Server::open(config.clone()).expect("open the server");
+        let admin = server
+            .add_user("admin@example.com", "Admin", Role::Admin, PASSWORD)
+            .expect("add the admin");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            url,
+            config,
+            http: reqwest::Client::new(),
+            admin: Account {
+                user: admin,
+                password: PASSWORD.into(),
+            },
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Adds an account through a second handle on the same data directory.
+    pub fn add_user(&self, email: &str, role: Role) -> Account {
+        let server = Server::open(self.config.clone()).expect("reopen the data directory");
+        let name = email.split('@').next().unwrap_or("user");
+        let user = server
+            .add_user(email, name, role, PASSWORD)
+            .expect("add a user");
+        Account {
+            user,
+            password: PASSWORD.into(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn login(&self, account: &Account) -> TokenResponse {
+        let response = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": account.user.email, "password": account.password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), 200, "login of {}", account.user.email);
+        response.json().await.expect("login body")
+    }
+
+    /// Admin `POST /api/events`; returns the stored id.
+    pub async fn emit(&self, admin_token: &str, body: Value) -> u64 {
+        let response = self
+            .http
+            .post(self.url("/api/events"))
+            .bearer_auth(admin_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("emit request");
+        assert_eq!(response.status(), 201, "emit {body}");
+        let body: Value = response.json().await.expect("emit body");
+        body["id"].as_u64().expect("an id")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.config.data_dir);
+    }
+}
+
+pub fn order_update(user_id: u64, n: u64) -> Value {
+    json!({
+        "to": {"user": user_id},
+        "type": "order_update",
+        "title": "Order update",
+        "message": format!("Order ord_{n} shipped"),
+        "data": {"orderId": format!("ord_{n}"), "status": "shipped"},
+    })
+}
