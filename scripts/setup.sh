@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what Herald needs to build, run and test on Debian or Ubuntu:
+# Debian packages (only those missing), then the npm modules of tests/compat.
+# Safe to run again; it does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential pkg-config libssl-dev ca-certificates curl
+  nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine with Node from elsewhere (nvm, nodesource) needs no Debian nodejs/npm.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    sudo=()
+  elif command -v sudo >/dev/null; then
+    echo "setup: not root; using sudo to install: ${missing[*]}" >&2
+    sudo=(sudo)
+  else
+    echo "setup: not root and no sudo; please install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is missing; install Rust 1.94 or newer with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+
+if [[ ! -d tests/compat/node_modules/socket.io-client ]]; then
+  echo "setup: installing the Node compatibility peers (npm ci in tests/compat)" >&2
+  npm ci --prefix tests/compat --no-audit --no-fund --loglevel=error
+fi
