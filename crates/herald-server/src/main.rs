@@ -37,6 +37,10 @@ struct Cli {
     /// Create demo accounts and send a sample event every few seconds.
     #[arg(long)]
     demo: bool,
+    /// Life of access tokens, in seconds (default 900). Short lives exercise
+    /// clients' refresh paths.
+    #[arg(long, default_value_t = 900, hide = true)]
+    access_ttl_secs: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -88,6 +92,7 @@ fn main() -> anyhow::Result<()> {
     config.geoip_db = cli.geoip_db;
     config.vapid_subject = cli.vapid_subject;
     config.jwt_secret = std::env::var("HERALD_JWT_SECRET").ok();
+    config.access_ttl = Duration::from_secs(cli.access_ttl_secs.max(1));
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }

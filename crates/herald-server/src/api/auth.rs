@@ -208,10 +208,21 @@ pub async fn logout(
             Err(e) => return Err(ApiError::unauthorized("invalid_token", e.to_string())),
         }
     }
-    if !body.is_empty() {
-        let body: RefreshRequest = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::MalformedJson(format!("expected {{\"refreshToken\"}}: {e}")))?;
-        let token = body.refresh_token;
+    // The body is optional: `{}` or nothing signs out by the bearer token alone.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct LogoutBody {
+        refresh_token: Option<String>,
+    }
+    let body: Option<LogoutBody> =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            Some(serde_json::from_slice(&body).map_err(|e| {
+                ApiError::MalformedJson(format!("expected {{\"refreshToken\"}}: {e}"))
+            })?)
+        };
+    if let Some(token) = body.and_then(|b| b.refresh_token) {
         match state
             .db
             .call(move |conn| session::session_of(conn, &token))
