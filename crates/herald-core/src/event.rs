@@ -41,13 +41,24 @@ pub enum DecodeError {
 }
 
 /// Keys of the envelope itself; the rest of a seed-style payload is its data.
-const ENVELOPE_KEYS: &[&str] =
-    &["id", "type", "title", "message", "createdAt", "url", "severity", "data", "read"];
+const ENVELOPE_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "title",
+    "message",
+    "createdAt",
+    "url",
+    "severity",
+    "data",
+    "read",
+];
 
 /// Decodes one Socket.IO event (or catch-up item) named `event`.
 pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
     let Some(object) = payload.as_object() else {
-        return Err(DecodeError::NotAnObject { event: event.to_owned() });
+        return Err(DecodeError::NotAnObject {
+            event: event.to_owned(),
+        });
     };
     let kind = text(object, "type").unwrap_or_else(|| event.to_owned());
     let data = match object.get("data") {
@@ -65,9 +76,15 @@ pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
     let title = text(object, "title").or(default_title);
     let message = text(object, "message").or(default_message);
     if title.is_none() && message.is_none() {
-        return Err(DecodeError::NoText { event: event.to_owned() });
+        return Err(DecodeError::NoText {
+            event: event.to_owned(),
+        });
     }
-    let (title, cut_title) = clean(&title.unwrap_or_else(|| kind.replace('_', " ")), MAX_TITLE, false);
+    let (title, cut_title) = clean(
+        &title.unwrap_or_else(|| kind.replace('_', " ")),
+        MAX_TITLE,
+        false,
+    );
     let (message, cut_message) = clean(&message.unwrap_or_default(), MAX_MESSAGE, true);
     let severity = object
         .get("severity")
@@ -83,7 +100,9 @@ pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
         severity,
         created_at: text(object, "createdAt")
             .filter(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
-            .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            .unwrap_or_else(|| {
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }),
         data,
         read: object.get("read").and_then(Value::as_bool).unwrap_or(false),
         truncated: cut_title || cut_message,
@@ -91,7 +110,12 @@ pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
 }
 
 fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
-    object.get(key)?.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    object
+        .get(key)?
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn id(value: Option<&Value>) -> Option<u64> {
@@ -141,7 +165,9 @@ fn describe(kind: EventType, data: &Value) -> (Option<String>, Option<String>) {
         ),
         EventType::LoginNotification => (
             Some("New login detected".into()),
-            data.pointer("/loginInfo/location").and_then(Value::as_str).map(|l| format!("Login from {l}")),
+            data.pointer("/loginInfo/location")
+                .and_then(Value::as_str)
+                .map(|l| format!("Login from {l}")),
         ),
         EventType::Announcement | EventType::Notification => (None, None),
     }
@@ -151,7 +177,15 @@ fn describe(kind: EventType, data: &Value) -> (Option<String>, Option<String>) {
 fn clean(s: &str, max: usize, keep_newlines: bool) -> (String, bool) {
     let cleaned: String = s
         .chars()
-        .map(|c| if c == '\n' && keep_newlines { c } else if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c == '\n' && keep_newlines {
+                c
+            } else if c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     if cleaned.chars().count() <= max {
         return (cleaned, false);
@@ -181,9 +215,15 @@ mod tests {
 
     #[test]
     fn the_seeds_terse_shapes_get_sensible_text() {
-        let item = decode("order_update", &json!({"orderId": "ord_1", "status": "shipped"}))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((item.title.as_str(), item.message.as_str()), ("Order update", "Order ord_1 shipped"));
+        let item = decode(
+            "order_update",
+            &json!({"orderId": "ord_1", "status": "shipped"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (item.title.as_str(), item.message.as_str()),
+            ("Order update", "Order ord_1 shipped")
+        );
         assert_eq!(item.server_id, None);
         assert_eq!(item.data, json!({"orderId": "ord_1", "status": "shipped"}));
 
@@ -195,18 +235,33 @@ mod tests {
 
         let payment = json!({"orderId": 7, "amount": 12.5, "status": "failed"});
         let item = decode("payment_update", &payment).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((item.title.as_str(), item.message.as_str()), ("Payment failed", "12.5 for order 7"));
+        assert_eq!(
+            (item.title.as_str(), item.message.as_str()),
+            ("Payment failed", "12.5 for order 7")
+        );
     }
 
     #[test]
     fn unknown_types_with_text_are_kept_and_others_refused() {
-        let item = decode("shipment_delayed", &json!({"title": "Late", "message": "2 days"}))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let item = decode(
+            "shipment_delayed",
+            &json!({"title": "Late", "message": "2 days"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(item.kind, "shipment_delayed");
         assert_eq!(item.severity, Severity::Info);
-        assert!(matches!(decode("x", &json!({"foo": 1})), Err(DecodeError::NoText { .. })));
-        assert!(matches!(decode("x", &json!("just a string")), Err(DecodeError::NotAnObject { .. })));
-        assert!(matches!(decode("x", &json!([1, 2])), Err(DecodeError::NotAnObject { .. })));
+        assert!(matches!(
+            decode("x", &json!({"foo": 1})),
+            Err(DecodeError::NoText { .. })
+        ));
+        assert!(matches!(
+            decode("x", &json!("just a string")),
+            Err(DecodeError::NotAnObject { .. })
+        ));
+        assert!(matches!(
+            decode("x", &json!([1, 2])),
+            Err(DecodeError::NotAnObject { .. })
+        ));
     }
 
     #[test]
@@ -221,8 +276,11 @@ mod tests {
 
     #[test]
     fn string_ids_and_bad_dates_are_handled() {
-        let item = decode("notification", &json!({"id": "17", "title": "t", "createdAt": "yesterday"}))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let item = decode(
+            "notification",
+            &json!({"id": "17", "title": "t", "createdAt": "yesterday"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(item.server_id, Some(17));
         assert!(chrono::DateTime::parse_from_rfc3339(&item.created_at).is_ok());
     }

@@ -8,7 +8,16 @@
 //!   what to show, and safe rendering.
 //! - [`secret`]: the [`secret::SecretStore`] for tokens (the OS keyring).
 
+pub mod api;
+pub mod auth;
+pub mod backoff;
+pub mod config;
+pub mod doctor;
+pub mod engine;
 pub mod event;
 pub mod inbox;
+pub mod link;
 pub mod notify;
 pub mod secret;
+pub mod session;
+pub mod status;

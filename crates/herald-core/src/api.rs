@@ -1,0 +1,411 @@
+//! The server's REST API, as a client: login, refresh, logout, catch-up,
+//! read state and the self-test.
+//!
+//! Herald speaks to herald-server and to the seed's smaller Node stack alike,
+//! so everything beyond `POST /api/auth/login` answering `{token}` is treated
+//! as optional: a 404 means "this server has no such feature", not an error.
+
+use std::time::Duration;
+
+use herald_proto::api::{ErrorBody, ReadRequest};
+use serde_json::Value;
+use url::Url;
+
+use crate::secret::Tokens;
+
+/// How long any one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "{0:?} is not a server URL: use http:// or https:// and a host, e.g. https://notify.example.com"
+    )]
+    BadServerUrl(String),
+    #[error("wrong email or password")]
+    BadCredentials,
+    #[error("too many sign-in attempts; try again in {retry_after} s")]
+    TooManyAttempts { retry_after: u64 },
+    #[error("the session has expired; sign in again")]
+    SessionExpired,
+    #[error("the server does not support {0}")]
+    Unsupported(&'static str),
+    #[error("cannot reach {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("the server answered {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("the server sent an answer Herald does not understand: {0}")]
+    BadAnswer(String),
+}
+
+/// A signed-in session, as the login or refresh answer gives it.
+#[derive(Clone, PartialEq)]
+pub struct Session {
+    pub tokens: Tokens,
+    /// When `tokens.access` expires: from `expiresAt`, else the JWT's `exp`.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub user: Option<UserInfo>,
+    pub login_id: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("tokens", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .field("login_id", &self.login_id)
+            .finish()
+    }
+}
+
+/// Who is signed in. The seed's servers may use string ids, so the id is text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserInfo {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Option<String>,
+}
+
+/// One page of catch-up: raw items (decoded by [`crate::event::decode`]).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub has_more: bool,
+}
+
+/// A client of one server.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    origin: Url,
+}
+
+impl Api {
+    pub fn new(server: &str) -> Result<Api, ApiError> {
+        let origin = normalize_server(server)?;
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Unreachable {
+                server: origin.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Api { http, origin })
+    }
+
+    /// The server's origin, `scheme://host[:port]`, without a trailing slash.
+    pub fn origin(&self) -> String {
+        self.origin.as_str().trim_end_matches('/').to_owned()
+    }
+
+    fn url(&self, path: &str) -> Url {
+        // `path` is always one of our constants, so joining cannot fail.
+        self.origin
+            .join(path)
+            .unwrap_or_else(|_| self.origin.clone())
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ApiError {
+        ApiError::Unreachable {
+            server: self.origin(),
+            reason: e.without_url().to_string(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, ApiError> {
+        let body = serde_json::json!({ "email": email, "password": password });
+        let response = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match response.status().as_u16() {
+            200 | 201 => session_from(
+                response
+                    .json()
+                    .await
+                    .map_err(|e| ApiError::BadAnswer(e.to_string()))?,
+            ),
+            400 | 401 | 403 => Err(ApiError::BadCredentials),
+            429 => Err(ApiError::TooManyAttempts {
+                retry_after: retry_after(&response),
+            }),
+            _ => Err(server_error(response).await),
+        }
+    }
+
+    /// Trades a refresh token for a new pair. A seed server has no refresh
+    /// endpoint ([`ApiError::Unsupported`]); a refused token is [`ApiError::SessionExpired`].
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ApiError> {
+        let body = serde_json::json!({ "refreshToken": refresh_token });
+        let response = self
+            .http
+            .post(self.url("/api/auth/refresh"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match response.status().as_u16() {
+            200 | 201 => session_from(
+                response
+                    .json()
+                    .await
+                    .map_err(|e| ApiError::BadAnswer(e.to_string()))?,
+            ),
+            404 | 405 => Err(ApiError::Unsupported("token refresh")),
+            400 | 401 | 403 => Err(ApiError::SessionExpired),
+            _ => Err(server_error(response).await),
+        }
+    }
+
+    /// Revokes the session on the server; a server without logout is fine.
+    pub async fn logout(&self, tokens: &Tokens) -> Result<(), ApiError> {
+        let mut request = self
+            .http
+            .post(self.url("/api/auth/logout"))
+            .bearer_auth(&tokens.access);
+        if let Some(refresh) = &tokens.refresh {
+            request = request.json(&serde_json::json!({ "refreshToken": refresh }));
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        match response.status().as_u16() {
+            200..=299 | 401 | 404 | 405 => Ok(()),
+            _ => Err(server_error(response).await),
+        }
+    }
+
+    /// `GET /api/notifications?after=&limit=`; [`ApiError::Unsupported`] on a
+    /// server without catch-up.
+    pub async fn catch_up(&self, token: &str, after: u64, limit: u32) -> Result<Page, ApiError> {
+        let mut url = self.url("/api/notifications");
+        url.query_pairs_mut()
+            .append_pair("after", &after.to_string())
+            .append_pair("limit", &limit.to_string());
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match response.status().as_u16() {
+            200 => {
+                let body: Value = response
+                    .json()
+                    .await
+                    .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
+                let items = body
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .ok_or_else(|| {
+                        ApiError::BadAnswer("catch-up answer without an items array".into())
+                    })?;
+                let has_more = body
+                    .get("hasMore")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                Ok(Page { items, has_more })
+            }
+            401 => Err(ApiError::SessionExpired),
+            404 | 405 => Err(ApiError::Unsupported("catch-up")),
+            _ => Err(server_error(response).await),
+        }
+    }
+
+    /// Pushes read state; [`ApiError::Unsupported`] on a server without it.
+    pub async fn mark_read(
+        &self,
+        token: &str,
+        server_ids: &[u64],
+        read: bool,
+    ) -> Result<(), ApiError> {
+        let body = ReadRequest {
+            ids: server_ids.to_vec(),
+            read,
+        };
+        let response = self
+            .http
+            .post(self.url("/api/notifications/read"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => Err(ApiError::SessionExpired),
+            404 | 405 => Err(ApiError::Unsupported("read-state sync")),
+            _ => Err(server_error(response).await),
+        }
+    }
+
+    /// Asks the server for one test event of each type.
+    pub async fn self_test(&self, token: &str) -> Result<(), ApiError> {
+        let response = self
+            .http
+            .post(self.url("/api/notifications/test"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => Err(ApiError::SessionExpired),
+            404 | 405 => Err(ApiError::Unsupported("test notifications")),
+            _ => Err(server_error(response).await),
+        }
+    }
+
+    /// Whether the server answers at all (any HTTP status counts).
+    pub async fn reachable(&self) -> Result<(), ApiError> {
+        self.http
+            .get(self.url("/"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.unreachable(e))
+    }
+}
+
+/// `https://Example.com:443/x/` → `https://example.com`: servers are compared
+/// and stored by origin.
+pub fn normalize_server(server: &str) -> Result<Url, ApiError> {
+    let bad = || ApiError::BadServerUrl(server.to_owned());
+    let url = Url::parse(server.trim()).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    Url::parse(&url.origin().ascii_serialization()).map_err(|_| bad())
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+async fn server_error(response: reqwest::Response) -> ApiError {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ErrorBody>(&text)
+        .map(|b| b.error.message)
+        .unwrap_or_else(|_| text.chars().take(200).collect());
+    ApiError::Server { status, message }
+}
+
+/// Reads a login or refresh answer, the full one or the seed's `{token, user}`.
+fn session_from(body: Value) -> Result<Session, ApiError> {
+    let access = body
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::BadAnswer("no token in the answer".into()))?
+        .to_owned();
+    let refresh = body
+        .get("refreshToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let expires_at = body
+        .get("expiresAt")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|| crate::auth::token_expiry(&access));
+    let user = body.get("user").and_then(|u| {
+        let id = match u.get("id").or_else(|| u.get("_id"))? {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        Some(UserInfo {
+            id,
+            email: u
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            name: u.get("name").and_then(Value::as_str).map(str::to_owned),
+            role: u.get("role").and_then(Value::as_str).map(str::to_owned),
+        })
+    });
+    Ok(Session {
+        tokens: Tokens { access, refresh },
+        expires_at,
+        user,
+        login_id: body
+            .get("loginId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn server_urls_normalize_to_their_origin() {
+        let origin = |s| normalize_server(s).map(|u| u.as_str().trim_end_matches('/').to_owned());
+        assert_eq!(
+            origin("https://Example.com:443/app/").ok().as_deref(),
+            Some("https://example.com")
+        );
+        assert_eq!(
+            origin(" http://127.0.0.1:3000 ").ok().as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
+        for bad in [
+            "ftp://x",
+            "example.com",
+            "javascript:alert(1)",
+            "http://user:pw@x",
+            "",
+        ] {
+            assert!(
+                matches!(normalize_server(bad), Err(ApiError::BadServerUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn seed_and_full_login_answers_both_read() {
+        let seed = session_from(
+            json!({"token": "abc", "user": {"_id": "65f0", "email": "a@b", "name": "A"}}),
+        );
+        let seed = seed.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seed.tokens.refresh, None);
+        assert_eq!(seed.user.map(|u| u.id).as_deref(), Some("65f0"));
+
+        let full = session_from(
+            json!({"token": "abc", "refreshToken": "r", "expiresAt": "2030-01-01T00:00:00Z",
+            "loginId": "L1", "user": {"id": 3, "email": "a@b", "name": "A", "role": "admin"}}),
+        );
+        let full = full.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !format!("{full:?}").contains("abc"),
+            "Debug hides the token"
+        );
+        assert_eq!(full.tokens.refresh.as_deref(), Some("r"));
+        assert_eq!(full.login_id.as_deref(), Some("L1"));
+        assert_eq!(full.user.map(|u| u.id).as_deref(), Some("3"));
+        assert!(matches!(
+            session_from(json!({"user": {}})),
+            Err(ApiError::BadAnswer(_))
+        ));
+    }
+}

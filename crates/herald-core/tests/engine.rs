@@ -1,0 +1,277 @@
+//! The engine against a real herald-server: events, catch-up, restarts,
+//! token renewal and the connection supervisor's guards.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use herald_core::inbox::ListQuery;
+use herald_core::link::LinkConfig;
+use herald_core::secret::SecretStore;
+use herald_core::status::{CatchUpSupport, ConnectionState, SignOutReason};
+use herald_proto::api::Role;
+use support::{Device, Hub, fast_link, order, until};
+
+fn server_ids(engine: &herald_core::engine::Engine) -> BTreeSet<u64> {
+    let inbox = engine.inbox();
+    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
+    inbox
+        .list(&ListQuery {
+            limit: 1000,
+            ..ListQuery::default()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.server_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_is_stored_shown_and_counted() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("admin@example.com", Role::Admin);
+    let alice = hub.add_user("alice@example.com", Role::User);
+    let admin = hub.token("admin@example.com").await;
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    let mut updates = engine.updates();
+    until(&mut status, "connected", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    until(&mut status, "catch-up known", |s| {
+        s.catch_up == CatchUpSupport::Available
+    })
+    .await;
+
+    let id = hub.emit(&admin, order(alice, 1)).await;
+    let added = loop {
+        match tokio::time::timeout(support::WAIT, updates.recv()).await {
+            Ok(Ok(herald_core::engine::InboxUpdate::Added(items)))
+                if items.iter().any(|i| i.server_id == Some(id)) =>
+            {
+                break items;
+            }
+            Ok(Ok(_)) => continue,
+            other => panic!("no update: {other:?}"),
+        }
+    };
+    assert_eq!(
+        added
+            .iter()
+            .find(|i| i.server_id == Some(id))
+            .map(|i| i.message.as_str()),
+        Some("Order ord_1 shipped")
+    );
+    let s = until(&mut status, "unread counted", |s| {
+        s.unread >= 1 && s.last_event_at.is_some()
+    })
+    .await;
+    assert!(s.connected_since.is_some());
+    // Its own login alert (caught up) shows nothing; the order shows once.
+    let toasts = device.recorder.wait_for(1).await;
+    assert_eq!(toasts.len(), 1, "{toasts:?}");
+    assert_eq!(toasts[0].body, "Order ord_1 shipped");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_sent_while_stopped_arrive_once_as_one_summary() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("admin@example.com", Role::Admin);
+    let alice = hub.add_user("alice@example.com", Role::User);
+    let admin = hub.token("admin@example.com").await;
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "catch-up done", |s| {
+        s.catch_up == CatchUpSupport::Available
+    })
+    .await;
+    let before = server_ids(&engine);
+    engine.shutdown().await;
+
+    let mut sent = BTreeSet::new();
+    for n in 0..100 {
+        sent.insert(hub.emit(&admin, order(alice, n)).await);
+    }
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "caught up", |s| {
+        s.unread >= 100 && s.catch_up == CatchUpSupport::Available
+    })
+    .await;
+    device.recorder.wait_for(1).await;
+    let after = server_ids(&engine);
+    let new: BTreeSet<u64> = after.difference(&before).copied().collect();
+    assert_eq!(new, sent, "exactly the 100 sent while stopped");
+    let toasts = device.recorder.toasts();
+    assert_eq!(toasts.len(), 1, "one summary, not 100: {toasts:?}");
+    assert!(toasts[0].summary.contains("100"), "{:?}", toasts[0]);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_silent_close_is_caught_and_the_link_comes_back_with_reconnect_now() {
+    let mut hub = Hub::start(|_| {}).await;
+    hub.add_user("alice@example.com", Role::User);
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "connected", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    hub.stop().await;
+    let s = until(&mut status, "offline", |s| {
+        matches!(s.state, ConnectionState::Backoff { .. })
+    })
+    .await;
+    assert!(s.next_retry_at.is_some());
+    hub.restart().await;
+    engine.reconnect_now();
+    let s = until(&mut status, "connected again", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    assert!(s.reconnects >= 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unconfirmed_connect_times_out_into_backoff() {
+    // Accepts TCP and never says a word: rust_socketio's connect alone would wait forever.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = mute.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = mute.accept().await {
+            held.push(socket);
+        }
+    });
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("alice@example.com", Role::User);
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let mut settings = herald_core::config::Settings::load(&device.paths).unwrap_or_default();
+    // Same keyring entry (the origin is the key), but the socket goes to the mute port.
+    let key_server = settings.server.clone();
+    settings.server = Some(format!("http://{addr}"));
+    let mut parts = device.parts(LinkConfig {
+        connect_timeout: Duration::from_millis(500),
+        ..fast_link()
+    });
+    parts.settings = settings;
+    let tokens = device
+        .store
+        .load(&herald_core::secret::SecretKey::new(
+            key_server.unwrap_or_default(),
+            "alice@example.com",
+        ))
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("tokens"));
+    herald_core::secret::SecretStore::save(
+        device.store.as_ref(),
+        &herald_core::secret::SecretKey::new(format!("http://{addr}"), "alice@example.com"),
+        &tokens,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = herald_core::engine::Engine::start(parts, rx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut status = engine.status();
+    let s = until(&mut status, "backoff after the timeout", |s| {
+        matches!(s.state, ConnectionState::Backoff { .. })
+    })
+    .await;
+    let ConnectionState::Backoff { reason } = s.state else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("timed out") || reason.contains("in time"),
+        "{reason}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_token_is_renewed_before_expiry_and_used_for_the_next_connect() {
+    let mut hub = Hub::start(|c| c.access_ttl = Duration::from_secs(3)).await;
+    hub.add_user("alice@example.com", Role::User);
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let key = herald_core::secret::SecretKey::new(hub.url.clone(), "alice@example.com");
+    let first = device.store.load(&key).ok().flatten().map(|t| t.access);
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "connected", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    // 80% of 3 s: the renewed token lands in the keyring.
+    let renewed = tokio::time::timeout(support::WAIT, async {
+        loop {
+            let now = device.store.load(&key).ok().flatten().map(|t| t.access);
+            if now != first {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the token was not renewed"));
+    assert!(renewed.is_some());
+    // The first token has expired by now; a reconnect must use the new one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    hub.restart().await;
+    engine.reconnect_now();
+    until(&mut status, "reconnected with the renewed token", |s| {
+        s.state == ConnectionState::Connected && s.reconnects >= 1
+    })
+    .await;
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_refresh_signs_out_with_the_reason() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("alice@example.com", Role::User);
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "connected", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    // Another device signs this session out: its sockets close, its refresh token dies.
+    let key = herald_core::secret::SecretKey::new(hub.url.clone(), "alice@example.com");
+    let tokens = device
+        .store
+        .load(&key)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("tokens"));
+    assert_eq!(
+        hub.post("/api/auth/logout", &tokens.access, serde_json::json!({}))
+            .await,
+        204
+    );
+    let s = until(&mut status, "signed out", |s| {
+        matches!(s.state, ConnectionState::SignedOut { .. })
+    })
+    .await;
+    assert_eq!(
+        s.state,
+        ConnectionState::SignedOut {
+            reason: SignOutReason::SessionExpired
+        }
+    );
+    assert!(
+        device.store.load(&key).ok().flatten().is_none(),
+        "the dead tokens are deleted"
+    );
+    engine.shutdown().await;
+}

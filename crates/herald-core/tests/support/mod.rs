@@ -1,0 +1,269 @@
+//! Engine tests: a real herald-server in process, on a port that survives restarts.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use herald_core::config::{Paths, Settings};
+use herald_core::engine::{Engine, EngineParts};
+use herald_core::link::LinkConfig;
+use herald_core::notify::{Notifier, NotifyError, Toast};
+use herald_core::secret::{MemoryStore, SecretStore};
+use herald_core::status::Status;
+use herald_proto::api::Role;
+use herald_server::{Config, Server};
+use serde_json::{Value, json};
+use tokio::sync::{oneshot, watch};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "herald-core-{tag}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// herald-server in this process, stoppable and restartable on one address.
+pub struct Hub {
+    pub config: Config,
+    pub addr: SocketAddr,
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    http: reqwest::Client,
+}
+
+impl Hub {
+    pub async fn start(tune: impl FnOnce(&mut Config)) -> Hub {
+        let mut config = Config::new(temp_dir("hub"));
+        config.jwt_secret = Some("engine-test-secret-engine-test-secret-0123".into());
+        tune(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut hub = Hub {
+            config,
+            addr,
+            url: format!("http://{addr}"),
+            stop: None,
+            task: None,
+            http: reqwest::Client::new(),
+        };
+        hub.serve(listener);
+        hub
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let server = Server::open(self.config.clone()).unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            let _ = server
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }));
+    }
+
+    /// Graceful stop: every socket is closed by the server.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+
+    pub fn add_user(&self, email: &str, role: Role) -> u64 {
+        Server::open(self.config.clone())
+            .unwrap()
+            .add_user(email, email, role, PASSWORD)
+            .unwrap()
+            .id
+    }
+
+    pub async fn token(&self, email: &str) -> String {
+        let body: Value = self
+            .http
+            .post(format!("{}/api/auth/login", self.url))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn emit(&self, admin: &str, body: Value) -> u64 {
+        let response = self
+            .http
+            .post(format!("{}/api/events", self.url))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> u16 {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn order(user: u64, n: u64) -> Value {
+    json!({"to": {"user": user}, "type": "order_update", "title": "Order update",
+           "message": format!("Order ord_{n} shipped"), "data": {"orderId": format!("ord_{n}"), "status": "shipped"}})
+}
+
+/// Records toasts: the engine's policy and plumbing are under test here, the
+/// real D-Bus notifier has its own tests.
+#[derive(Debug, Default, Clone)]
+pub struct Recorder(pub Arc<Mutex<Vec<Toast>>>);
+
+impl Notifier for Recorder {
+    fn show(&self, toast: &Toast) -> Result<(), NotifyError> {
+        self.0.lock().unwrap().push(toast.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    pub fn toasts(&self) -> Vec<Toast> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` toasts were shown.
+    pub async fn wait_for(&self, n: usize) -> Vec<Toast> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let toasts = self.toasts();
+            if toasts.len() >= n {
+                return toasts;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {n} toasts; got {toasts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One Herald device: its directories and its keyring (in memory here).
+pub struct Device {
+    pub paths: Paths,
+    pub store: Arc<MemoryStore>,
+    pub recorder: Recorder,
+}
+
+impl Device {
+    pub async fn sign_in(hub: &Hub, email: &str) -> Device {
+        // HERALD_TEST_LOG=debug shows the engine's logs when a test fails.
+        if let Ok(filter) = std::env::var("HERALD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+        let root = temp_dir("device");
+        let paths = Paths {
+            config_dir: root.join("config"),
+            data_dir: root.join("data"),
+        };
+        let store = Arc::new(MemoryStore::new());
+        herald_core::session::sign_in(&paths, store.clone(), &hub.url, email, PASSWORD)
+            .await
+            .unwrap();
+        Device {
+            paths,
+            store,
+            recorder: Recorder::default(),
+        }
+    }
+
+    pub fn parts(&self, link: LinkConfig) -> EngineParts {
+        EngineParts {
+            paths: self.paths.clone(),
+            settings: Settings::load(&self.paths).unwrap(),
+            store: self.store.clone() as Arc<dyn SecretStore>,
+            notifier: Some(Arc::new(self.recorder.clone())),
+            link,
+            markup: false,
+        }
+    }
+
+    pub async fn start(&self, link: LinkConfig) -> Engine {
+        let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Engine::start(self.parts(link), rx).await.unwrap()
+    }
+}
+
+pub fn fast_link() -> LinkConfig {
+    LinkConfig {
+        connect_timeout: Duration::from_secs(2),
+        probe_interval: Duration::from_millis(300),
+        probe_timeout: Duration::from_secs(1),
+    }
+}
+
+/// Waits until the status satisfies `pred`.
+pub async fn until(
+    status: &mut watch::Receiver<Status>,
+    what: &str,
+    pred: impl Fn(&Status) -> bool,
+) -> Status {
+    let result = tokio::time::timeout(WAIT, status.wait_for(|s| pred(s)))
+        .await
+        .map(|r| r.map(|s| s.clone()));
+    match result {
+        Ok(Ok(s)) => s,
+        _ => panic!(
+            "timed out waiting for {what}; status is {:?}",
+            *status.borrow()
+        ),
+    }
+}
