@@ -1,0 +1,218 @@
+//! A real `herald-server` process.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::{WAIT, bin, free_port, temp_dir, wait_for};
+
+pub struct ServerProcess {
+    pub url: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl ServerProcess {
+    /// Starts herald-server with `args` on a free port and waits until it answers.
+    pub async fn start(args: &[&str]) -> ServerProcess {
+        let port = free_port();
+        let mut server = ServerProcess {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir: temp_dir("server"),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child: None,
+            http: reqwest::Client::new(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(bin("herald-server"))
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start herald-server");
+        self.child = Some(child);
+        let health = format!("{}/healthz", self.url);
+        let http = self.http.clone();
+        wait_for("herald-server to answer", WAIT, || {
+            let (http, health) = (http.clone(), health.clone());
+            async move {
+                http.get(&health)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
+        })
+        .await;
+    }
+
+    /// Adds an account with the CLI; returns its password and id.
+    pub fn add_user(&self, email: &str, role: &str) -> (String, u64) {
+        use std::io::Write;
+        let password = format!("pw-{}-secret", email.replace(['@', '.'], "-"));
+        let mut child = Command::new(bin("herald-server"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "user",
+                "add",
+                "--email",
+                email,
+                "--name",
+                email,
+                "--role",
+                role,
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run herald-server user add");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(password.as_bytes())
+            .expect("write the password");
+        let output = child.wait_with_output().expect("user add");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "user add {email}: {said}");
+        let id = said
+            .rsplit("with id ")
+            .next()
+            .and_then(|id| id.trim().parse().ok())
+            .expect("the new user's id");
+        (password, id)
+    }
+
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/api/auth/login", self.url))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 200, "login {email}");
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Admin `POST /api/events`; returns the id.
+    pub async fn emit(&self, admin_token: &str, body: &Value) -> u64 {
+        let response = self
+            .http
+            .post(format!("{}/api/events", self.url))
+            .bearer_auth(admin_token)
+            .json(body)
+            .send()
+            .await
+            .expect("emit");
+        assert_eq!(response.status(), 201, "emit {body}");
+        response.json::<Value>().await.expect("json")["id"]
+            .as_u64()
+            .expect("id")
+    }
+
+    /// Emits, tolerating a server that is going away; `None` when not stored.
+    pub async fn try_emit(&self, admin_token: &str, body: &Value) -> Option<u64> {
+        let response = self
+            .http
+            .post(format!("{}/api/events", self.url))
+            .bearer_auth(admin_token)
+            .json(body)
+            .send()
+            .await
+            .ok()?;
+        if response.status() != 201 {
+            return None;
+        }
+        response.json::<Value>().await.ok()?["id"].as_u64()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::StatusCode {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+            .status()
+    }
+
+    /// Every id of `kind` the server holds for the token's user, by catch-up.
+    pub async fn stored_ids(&self, token: &str, kind: &str) -> std::collections::BTreeSet<u64> {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut after = 0;
+        loop {
+            let page: Value = self
+                .http
+                .get(format!(
+                    "{}/api/notifications?after={after}&limit=1000",
+                    self.url
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("catch-up")
+                .json()
+                .await
+                .expect("json");
+            for item in page["items"].as_array().expect("items") {
+                after = item["id"].as_u64().expect("id");
+                if item["type"] == kind {
+                    ids.insert(after);
+                }
+            }
+            if page["hasMore"] != true {
+                return ids;
+            }
+        }
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn order_update(user_id: u64, n: u64) -> Value {
+    json!({
+        "to": {"user": user_id},
+        "type": "order_update",
+        "title": "Order update",
+        "message": format!("Order ord_{n} shipped"),
+        "data": {"orderId": format!("ord_{n}"), "status": "shipped"},
+    })
+}

@@ -1,0 +1,136 @@
+//! `herald` as a user runs it: sign in, listen, see notifications, history.
+//! Runs inside scripts/desktop-session.sh (keyring unlocked, dunst running).
+
+use herald_system_tests::client::Herald;
+use herald_system_tests::desktop::{NotifyMonitor, secret_tool_search};
+use herald_system_tests::server::{ServerProcess, order_update};
+use herald_system_tests::{WAIT, files_containing, wait_for};
+use serde_json::json;
+
+#[tokio::test]
+async fn sign_in_keeps_the_token_in_the_secret_service_only() {
+    let server = ServerProcess::start(&[]).await;
+    let (password, _) = server.add_user("alice@example.com", "user");
+    let herald = Herald::new("signin");
+    let output = herald
+        .login(&server.url, "alice@example.com", &password)
+        .await;
+    assert!(output.status.success(), "login failed: {}", output.stderr);
+    assert!(output.stderr.contains("keyring"), "{}", output.stderr);
+
+    // The Secret Service holds it, under Herald's service name.
+    let found = secret_tool_search("service", "herald");
+    let token_start = found
+        .lines()
+        .find_map(|l| l.strip_prefix("secret = "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no Herald secret in the Secret Service: {found}"));
+    let stored: serde_json::Value =
+        serde_json::from_str(&token_start).expect("the secret is the JSON token pair");
+    let access = stored["access"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    assert!(access.len() > 20);
+
+    // Nowhere else: not in any file of the user's home, config or data
+    // directory (all under herald.root), not in the CLI's output.
+    let status = herald.run(&["status"], None).await;
+    assert!(
+        status.stdout.contains("in the keyring"),
+        "{}",
+        status.stdout
+    );
+    let mut listen = herald.listen(&["--no-desktop"]);
+    listen.wait_status("Connected").await;
+    let (_, lines) = listen.stop().await;
+    assert!(
+        herald.config_dir.join("config.toml").exists(),
+        "the settings were written"
+    );
+    let leaks = files_containing(&herald.root, &access);
+    assert!(leaks.is_empty(), "the token leaked into {leaks:?}");
+    let said: String = lines.iter().map(|l| format!("{l:?}\n")).collect::<String>()
+        + &output.stdout
+        + &output.stderr
+        + &status.stdout
+        + &status.stderr;
+    assert!(!said.contains(&access), "the token was printed");
+}
+
+#[tokio::test]
+async fn a_bad_password_exits_1_with_a_clear_message_and_stores_nothing() {
+    let server = ServerProcess::start(&[]).await;
+    server.add_user("bob@example.com", "user");
+    let herald = Herald::new("badpw");
+    let output = herald
+        .login(&server.url, "bob@example.com", "not-the-password")
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output.stderr.contains("wrong email or password"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        !herald.config_dir.join("config.toml").exists(),
+        "nothing saved on failure"
+    );
+}
+
+#[tokio::test]
+async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
+    let server = ServerProcess::start(&[]).await;
+    let (admin_pw, _) = server.add_user("admin@example.com", "admin");
+    let (password, alice) = server.add_user("carol@example.com", "user");
+    let admin = server.token("admin@example.com", &admin_pw).await;
+    let herald = Herald::new("notify");
+    assert!(
+        herald
+            .login(&server.url, "carol@example.com", &password)
+            .await
+            .status
+            .success()
+    );
+    let mut monitor = NotifyMonitor::start().await;
+    let mut listen = herald.listen(&["--json"]);
+    listen.wait_status("Connected").await;
+    // Catch-up brings this device's own login alert first; it must not toast.
+    let mut event = order_update(alice, 1);
+    event["url"] = json!(format!("{}/orders/ord_1", server.url));
+    let id = server.emit(&admin, &event).await;
+    let items = listen.items(1).await;
+    let order = items
+        .iter()
+        .find(|i| i["serverId"] == json!(id))
+        .unwrap_or_else(|| panic!("order not printed: {items:?}"));
+    assert_eq!(order["message"], "Order ord_1 shipped");
+
+    let call = monitor.next(WAIT).await.expect("a Notify call");
+    assert_eq!(call.app_name, "Herald");
+    assert_eq!(call.summary, "Order update");
+    assert_eq!(call.body, "Order ord_1 shipped");
+    assert!(call.actions.iter().any(|a| a == "View Details"), "{call:?}");
+
+    // A login elsewhere: the alert has both actions and is critical.
+    let _ = server.token("carol@example.com", &password).await;
+    let call = monitor.next(WAIT).await.expect("the login alert");
+    assert_eq!(call.summary, "New login detected");
+    assert!(call.actions.iter().any(|a| a == "This was me"), "{call:?}");
+
+    // Click "View Details" on the order (dunst lists the newest first).
+    let clicked = std::process::Command::new("dunstctl")
+        .args(["action", "1"])
+        .status()
+        .expect("dunstctl");
+    assert!(clicked.success());
+    let opened = wait_for("the opener to run", WAIT, || async {
+        std::fs::read_to_string(&herald.opened_log)
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .await;
+    assert_eq!(opened.trim(), format!("{}/orders/ord_1", server.url));
+    let (status, _) = listen.stop().await;
+    assert!(status.success(), "listen exits 0 on SIGTERM");
+}
