@@ -70,6 +70,9 @@ pub mod names {
     pub const PING: &str = "herald_ping";
     /// Server → client: ids another device of the same user marked read.
     pub const READ: &str = "notifications_read";
+    /// Server → client, once per connection: the socket has joined its rooms,
+    /// so catch-up from now on cannot miss an event that is not sent live.
+    pub const READY: &str = "herald_ready";
 }
 
 #[cfg(test)]

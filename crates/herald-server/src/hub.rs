@@ -4,13 +4,18 @@
 //! stores it in one transaction, then emits each event to its room before
 //! answering the callers. Because one task does it, emits go out in id order:
 //! a client that has seen id N has seen every earlier id it is owed, unless
-//! its socket dropped, and then catch-up from its last id fills the gap.
+//! its socket dropped, and then catch-up from its last id fills the gap. A
+//! socket that cannot take an event (its buffer is full) is closed at once,
+//! before the next event, so it can never skip one and carry on.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use herald_proto::Envelope;
 use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::event::{self, NewEvent};
@@ -78,7 +83,20 @@ impl Hub {
 
 async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubStats>) {
     let mut jobs = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut jobs, BATCH).await > 0 {
+    let mut doomed = Doomed::default();
+    let mut sweep = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut jobs, BATCH) => {
+                if received == 0 {
+                    return;
+                }
+            }
+            _ = sweep.tick(), if !doomed.is_empty() => {
+                doomed.retry(&io);
+                continue;
+            }
+        }
         let events: Vec<NewEvent> = jobs.iter().map(|j| j.event.clone()).collect();
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let stored = db
@@ -90,7 +108,13 @@ async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubSt
                     .stored
                     .fetch_add(envelopes.len() as u64, Ordering::Relaxed);
                 for (job, envelope) in jobs.drain(..).zip(envelopes) {
-                    emit(&io, job.event.audience.room(), &envelope, &stats).await;
+                    emit(
+                        &io,
+                        job.event.audience.room(),
+                        &envelope,
+                        &stats,
+                        &mut doomed,
+                    );
                     let _ = job.done.send(Ok(envelope));
                 }
             }
@@ -105,13 +129,73 @@ async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubSt
     }
 }
 
-async fn emit(io: &SocketIo, room: Option<String>, envelope: &Envelope, stats: &HubStats) {
-    let result = match room {
-        Some(room) => io.to(room).emit(&envelope.kind, envelope).await,
-        None => io.emit(&envelope.kind, envelope).await,
+/// Sockets that missed an event and must be closed before they get another.
+///
+/// socketioxide cannot disconnect a socket whose buffer is full (the
+/// DISCONNECT packet does not fit), so such a socket is skipped for every
+/// later event and its disconnect retried until it goes through, or until
+/// the transport dies on its own.
+#[derive(Debug, Default)]
+struct Doomed(HashSet<Sid>);
+
+impl Doomed {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `socket` must not be sent anything; tries to close it again.
+    fn skip(&mut self, socket: &SocketRef) -> bool {
+        if !self.0.contains(&socket.id) {
+            return false;
+        }
+        if socket.clone().disconnect().is_ok() {
+            self.0.remove(&socket.id);
+        }
+        true
+    }
+
+    fn condemn(&mut self, socket: SocketRef) {
+        if socket.clone().disconnect().is_err() {
+            self.0.insert(socket.id);
+        }
+    }
+
+    /// Retries every pending disconnect; forgets sockets that are gone.
+    fn retry(&mut self, io: &SocketIo) {
+        let live: HashSet<Sid> = io.sockets().into_iter().map(|s| s.id).collect();
+        self.0.retain(|sid| live.contains(sid));
+        for socket in io.sockets() {
+            if self.0.contains(&socket.id) && socket.clone().disconnect().is_ok() {
+                self.0.remove(&socket.id);
+            }
+        }
+    }
+}
+
+/// Emits to every socket of the room, one by one, so that a socket that
+/// cannot take the event is closed before the next event is emitted. That
+/// keeps the invariant clients rely on: a socket never sees id N+1 after
+/// missing id N. Its client reconnects and catches up from its last id.
+fn emit(
+    io: &SocketIo,
+    room: Option<String>,
+    envelope: &Envelope,
+    stats: &HubStats,
+    doomed: &mut Doomed,
+) {
+    let sockets = match room {
+        Some(room) => io.to(room).sockets(),
+        None => io.sockets(),
     };
-    if let Err(e) = result {
-        stats.emit_failures.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(id = envelope.id, error = %e, "emit failed; the client will catch up");
+    for socket in sockets {
+        if doomed.skip(&socket) {
+            stats.emit_failures.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if let Err(e) = socket.emit(&envelope.kind, envelope) {
+            stats.emit_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(id = envelope.id, sid = %socket.id, error = %e, "emit failed; closing the socket so its client catches up");
+            doomed.condemn(socket);
+        }
     }
 }

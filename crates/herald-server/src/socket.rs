@@ -119,6 +119,11 @@ async fn on_connect(socket: SocketRef, Extension(user): Extension<SocketUser>) {
         socket.join(ADMIN_ROOM);
     }
     tracing::debug!(sid = %socket.id, user = user.id, "socket connected");
+    // The socket is in its rooms now: every event stored from here on reaches
+    // it live. Tell the client, so that its catch-up starts after this point
+    // and covers everything stored before it (socketioxide sends CONNECT
+    // before this handler runs, so CONNECT alone is too early).
+    let _ = socket.emit(names::READY, &serde_json::json!({}));
     // The client's liveness probe: an emit with an acknowledgement.
     socket.on(names::PING, async |ack: AckSender| {
         let _ = ack.send(&serde_json::json!({ "time": chrono::Utc::now().to_rfc3339() }));

@@ -57,6 +57,8 @@ async fn the_node_client_signs_in_connects_and_receives_events() {
     let mut node = NodeClient::spawn(&[&server.url, &alice.user.email, &alice.password]);
     let connected = node.next().await;
     assert!(connected["connected"].is_string(), "{connected}");
+    let ready = node.next().await;
+    assert_eq!(ready["event"], "herald_ready", "{ready}");
 
     let id = server
         .emit(&admin, support::server::order_update(alice.user.id, 7))

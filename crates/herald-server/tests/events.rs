@@ -182,7 +182,7 @@ async fn the_self_test_sends_one_event_of_each_type_to_the_caller() {
 /// 10,000 events to one socket, emitted with 16 requests in flight: each id
 /// arrives live or, if a send failed, through catch-up. Returns how many
 /// arrived live and how many emits failed.
-async fn burst(socket_buffer: usize) -> (usize, u64) {
+async fn burst(socket_buffer: usize) -> (usize, u64, bool) {
     const N: u64 = 10_000;
     let server = TestServer::start_with(|c| c.socket_buffer = socket_buffer).await;
     let admin = server.login(&server.admin).await.token;
@@ -206,19 +206,29 @@ async fn burst(socket_buffer: usize) -> (usize, u64) {
     assert_eq!(sent.len() as u64, N);
     let last = *sent.iter().next_back().expect("ids");
 
-    // Read live until the last id arrives, or the socket stops delivering.
+    // Read live until the last id arrives, or the server closes the socket.
     let mut live = BTreeSet::new();
+    let mut closed = false;
     while let Some(seen) = socket.next(std::time::Duration::from_secs(10)).await {
-        if let Seen::Event { name, payload } = seen {
-            if name == "order_update" {
+        match seen {
+            Seen::Event { name, payload } if name == "order_update" => {
                 let id = payload["id"].as_u64().expect("id");
                 live.insert(id);
                 if id == last {
                     break;
                 }
             }
+            Seen::Closed => {
+                closed = true;
+                break;
+            }
+            _ => {}
         }
     }
+    // What arrived live is a gap-free prefix of what was sent: a socket never
+    // sees an id after missing one, so its client's cursor cannot skip one.
+    let prefix: BTreeSet<u64> = sent.iter().take(live.len()).copied().collect();
+    assert_eq!(live, prefix, "live ids have no gap");
     // Whatever did not arrive live, catch-up has.
     let mut caught = BTreeSet::new();
     let mut after = 0;
@@ -248,31 +258,29 @@ async fn burst(socket_buffer: usize) -> (usize, u64) {
         .expect("json");
     let failures = health["emitFailures"].as_u64().expect("emitFailures");
     eprintln!(
-        "burst with buffer {socket_buffer}: {} of {N} live, {failures} emits failed",
+        "burst with buffer {socket_buffer}: {} of {N} live, {failures} emits failed, closed: {closed}",
         live.len()
     );
-    (live.len(), failures)
+    (live.len(), failures, closed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_10000_event_burst_to_one_socket_loses_nothing() {
-    let (live, _) = burst(herald_server::Config::new("unused").socket_buffer).await;
+    let (live, _, _) = burst(herald_server::Config::new("unused").socket_buffer).await;
     // With the default buffer the burst should arrive live; catch-up is the
     // safety net, not the path.
     assert!(live >= 9_000, "only {live} of 10000 arrived live");
 }
 
-/// A tiny buffer forces failed sends; catch-up must still hold every id.
+/// A tiny buffer forces a failed send: the server closes that socket at once
+/// (so the live ids stay gap-free) and catch-up still holds every id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_into_a_full_socket_buffer_loses_nothing() {
-    let (live, failures) = burst(4).await;
+    let (live, failures, closed) = burst(4).await;
     assert!(
         failures > 0,
         "a 4-packet buffer should overflow in a 10,000-event burst"
     );
-    assert_eq!(
-        live as u64 + failures,
-        10_000,
-        "each event was sent or counted as failed"
-    );
+    assert!(closed, "the socket that could not take an event was closed");
+    assert!(live < 10_000);
 }

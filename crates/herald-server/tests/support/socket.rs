@@ -70,9 +70,16 @@ impl SocketClient {
             .await
             .map_err(|e| e.to_string())?;
         match tokio::time::timeout(super::WAIT, rx.recv()).await {
-            Ok(Some(Seen::Connected)) => Ok(SocketClient { client, rx }),
-            Ok(Some(Seen::Error(e))) => Err(e),
-            other => Err(format!("no connect or connect_error: {other:?}")),
+            Ok(Some(Seen::Connected)) => {}
+            Ok(Some(Seen::Error(e))) => return Err(e),
+            other => return Err(format!("no connect or connect_error: {other:?}")),
+        }
+        // CONNECT comes before the socket joins its rooms; herald_ready after.
+        match tokio::time::timeout(super::WAIT, rx.recv()).await {
+            Ok(Some(Seen::Event { name, .. })) if name == herald_proto::socket::names::READY => {
+                Ok(SocketClient { client, rx })
+            }
+            other => Err(format!("no herald_ready after connect: {other:?}")),
         }
     }
 
