@@ -85,7 +85,7 @@ impl Default for Settings {
             account: None,
             login_id: None,
             desktop_notifications: true,
-            history_limit: 10_000,
+            history_limit: 20_000,
             notifications: PolicyConfig::default(),
         }
     }

@@ -134,9 +134,11 @@ impl Engine {
             connected_once: false,
             catching_up: None,
             caught_up: Vec::new(),
+            connection_base: 0,
             markup: parts.markup,
         };
         let task = tokio::spawn(worker.run(link_rx, command_rx, action_rx));
+        tokio::spawn(crate::wake::watch(link.clone()));
         Ok(Engine {
             status: status_rx,
             updates,
@@ -194,6 +196,8 @@ struct Worker {
     catching_up: Option<JoinHandle<()>>,
     /// Items of the catch-up under way, announced together when it ends.
     caught_up: Vec<Item>,
+    /// The inbox cursor when the current connection was confirmed.
+    connection_base: u64,
     markup: bool,
 }
 
@@ -317,9 +321,25 @@ impl Worker {
                     self.update(|s| s.reconnects += 1);
                 }
                 self.connected_once = true;
+                // Every live event of this connection comes after this point
+                // in the channel, so the cursor now is a safe start for every
+                // catch-up of this connection, however far live events move it.
+                let inbox = self.inbox.clone();
+                self.connection_base = tokio::task::spawn_blocking(move || {
+                    inbox
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .last_server_id()
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
                 self.start_catch_up(caught_tx);
             }
-            LinkEvent::Overflow => self.start_catch_up(caught_tx),
+            // The server joined the socket to its rooms only now: catch up
+            // again so nothing stored between CONNECT and the join is missed.
+            LinkEvent::Ready | LinkEvent::Overflow => self.start_catch_up(caught_tx),
             LinkEvent::ReadSync { ids, read } => {
                 let inbox = self.inbox.clone();
                 let changed = tokio::task::spawn_blocking(move || {

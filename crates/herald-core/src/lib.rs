@@ -21,3 +21,4 @@ pub mod notify;
 pub mod secret;
 pub mod session;
 pub mod status;
+pub mod wake;

@@ -77,6 +77,8 @@ pub enum LinkEvent {
     State(LinkState),
     /// The server accepted the connection: time to catch up.
     Connected,
+    /// herald-server: the socket has joined its rooms; catch up (again) now.
+    Ready,
     Event {
         name: String,
         payload: Value,
@@ -113,6 +115,8 @@ pub struct Relay {
     current: Arc<AtomicU64>,
     events: mpsc::Sender<LinkEvent>,
     overflowed: Arc<AtomicBool>,
+    /// Set on `herald_ready`: this server answers probes.
+    answers_probes: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -121,6 +125,9 @@ impl Relay {
     pub fn forward(&self, event: LinkEvent) -> bool {
         if self.current.load(Ordering::Acquire) != self.generation {
             return false;
+        }
+        if event == LinkEvent::Ready {
+            self.answers_probes.store(true, Ordering::Release);
         }
         match self.events.try_send(event) {
             Ok(()) => true,
@@ -156,7 +163,7 @@ impl Link {
             commands: rx,
             current: Arc::new(AtomicU64::new(0)),
             overflowed: Arc::new(AtomicBool::new(false)),
-            acks_seen: false,
+            answers_probes: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(supervisor.run());
         Link { commands }
@@ -164,6 +171,11 @@ impl Link {
 
     pub fn send(&self, command: LinkCommand) {
         let _ = self.commands.send(command);
+    }
+
+    /// Like [`Link::send`]; false once the supervisor has ended.
+    pub fn send_checked(&self, command: LinkCommand) -> bool {
+        self.commands.send(command).is_ok()
     }
 }
 
@@ -190,9 +202,10 @@ struct Supervisor {
     commands: mpsc::UnboundedReceiver<LinkCommand>,
     current: Arc<AtomicU64>,
     overflowed: Arc<AtomicBool>,
-    /// Whether this server has ever acknowledged a probe. The seed's Node
-    /// server has no probe handler, so there a missing ack proves nothing.
-    acks_seen: bool,
+    /// Whether this server answers probes: it acknowledged one, or it said
+    /// `herald_ready`. The seed's Node server has no probe handler, so there a
+    /// missing ack proves nothing (a failed emit still does).
+    answers_probes: Arc<AtomicBool>,
 }
 
 impl Supervisor {
@@ -323,6 +336,7 @@ impl Supervisor {
             current: self.current.clone(),
             events: self.events.clone(),
             overflowed: self.overflowed.clone(),
+            answers_probes: self.answers_probes.clone(),
         };
         let (signal_tx, mut signals) = mpsc::unbounded_channel();
         let builder = client_builder(&self.server, token, relay, signal_tx);
@@ -396,8 +410,10 @@ impl Supervisor {
                 acked = ack_wait => {
                     pending = None;
                     match acked {
-                        Ok(true) => self.acks_seen = true,
-                        _ if self.acks_seen => break Outcome::Lost("no answer to the liveness probe".into()),
+                        Ok(true) => self.answers_probes.store(true, Ordering::Release),
+                        _ if self.answers_probes.load(Ordering::Acquire) => {
+                            break Outcome::Lost("no answer to the liveness probe".into());
+                        }
                         _ => {}
                     }
                 }
@@ -478,6 +494,9 @@ fn link_event(event: Event, payload: Payload) -> Option<LinkEvent> {
         Payload::Binary(_) => return None,
         _ => Value::Null,
     };
+    if name == names::READY {
+        return Some(LinkEvent::Ready);
+    }
     if name == names::READ {
         let ids = payload
             .get("ids")?
@@ -552,6 +571,7 @@ mod tests {
             current: Arc::new(AtomicU64::new(current)),
             events: tx,
             overflowed: Arc::new(AtomicBool::new(false)),
+            answers_probes: Arc::new(AtomicBool::new(false)),
         };
         (relay, rx)
     }

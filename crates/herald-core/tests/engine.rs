@@ -224,8 +224,14 @@ async fn the_token_is_renewed_before_expiry_and_used_for_the_next_connect() {
     .await
     .unwrap_or_else(|_| panic!("the token was not renewed"));
     assert!(renewed.is_some());
-    // The first token has expired by now; a reconnect must use the new one.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Once the first token has expired, a reconnect must use the new one.
+    let expiry = first
+        .as_deref()
+        .and_then(herald_core::auth::token_expiry)
+        .unwrap_or_else(|| panic!("exp"));
+    while chrono::Utc::now() <= expiry {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     hub.restart().await;
     engine.reconnect_now();
     until(&mut status, "reconnected with the renewed token", |s| {
@@ -273,5 +279,75 @@ async fn a_refused_refresh_signs_out_with_the_reason() {
         device.store.load(&key).ok().flatten().is_none(),
         "the dead tokens are deleted"
     );
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_goes_silent_is_caught_by_the_liveness_probe() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("alice@example.com", Role::User);
+    let proxy = support::Blackhole::start(hub.addr).await;
+    let device = Device::sign_in_at(&format!("http://{}", proxy.addr), "alice@example.com").await;
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "connected", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    // Caught up means herald_ready came: this server answers probes, so a
+    // missing answer counts (the seed's server never answers one).
+    until(&mut status, "ready", |s| {
+        s.catch_up == CatchUpSupport::Available
+    })
+    .await;
+    proxy.go_silent();
+    let s = until(&mut status, "the probe to notice", |s| {
+        matches!(s.state, ConnectionState::Backoff { .. })
+    })
+    .await;
+    let ConnectionState::Backoff { reason } = s.state else {
+        unreachable!()
+    };
+    assert!(reason.contains("liveness probe"), "{reason}");
+    engine.shutdown().await;
+}
+
+/// A notifier that always fails, as when no notification daemon runs.
+#[derive(Debug)]
+struct NoDaemon;
+
+impl herald_core::notify::Notifier for NoDaemon {
+    fn show(&self, _: &herald_core::notify::Toast) -> Result<(), herald_core::notify::NotifyError> {
+        Err(herald_core::notify::NotifyError::Unavailable(
+            "no org.freedesktop.Notifications".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn without_a_notification_daemon_events_still_reach_the_history_with_a_warning() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("admin@example.com", Role::Admin);
+    let alice = hub.add_user("alice@example.com", Role::User);
+    let admin = hub.token("admin@example.com").await;
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let mut parts = device.parts(fast_link());
+    parts.notifier = Some(std::sync::Arc::new(NoDaemon));
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = herald_core::engine::Engine::start(parts, rx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut status = engine.status();
+    until(&mut status, "caught up", |s| {
+        s.catch_up == CatchUpSupport::Available
+    })
+    .await;
+    let id = hub.emit(&admin, order(alice, 9)).await;
+    let s = until(&mut status, "the warning", |s| {
+        s.warnings.iter().any(|w| w.contains("notification"))
+    })
+    .await;
+    assert!(s.state == ConnectionState::Connected);
+    until(&mut status, "stored", |_| server_ids(&engine).contains(&id)).await;
     engine.shutdown().await;
 }

@@ -202,6 +202,11 @@ pub struct Device {
 
 impl Device {
     pub async fn sign_in(hub: &Hub, email: &str) -> Device {
+        Device::sign_in_at(&hub.url, email).await
+    }
+
+    /// Signs in at `url` (e.g. through a proxy in front of the hub).
+    pub async fn sign_in_at(url: &str, email: &str) -> Device {
         // HERALD_TEST_LOG=debug shows the engine's logs when a test fails.
         if let Ok(filter) = std::env::var("HERALD_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -215,7 +220,7 @@ impl Device {
             data_dir: root.join("data"),
         };
         let store = Arc::new(MemoryStore::new());
-        herald_core::session::sign_in(&paths, store.clone(), &hub.url, email, PASSWORD)
+        herald_core::session::sign_in(&paths, store.clone(), url, email, PASSWORD)
             .await
             .unwrap();
         Device {
@@ -265,5 +270,78 @@ pub async fn until(
             "timed out waiting for {what}; status is {:?}",
             *status.borrow()
         ),
+    }
+}
+
+/// A TCP proxy that can go silent: it keeps both connections open but stops
+/// forwarding, as a dead NAT or a suspended peer does. No FIN, no RST.
+pub struct Blackhole {
+    pub addr: SocketAddr,
+    silent: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Blackhole {
+    pub async fn start(target: SocketAddr) -> Blackhole {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = Arc::new(AtomicBool::new(false));
+        let flag = silent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let f1 = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let Ok(n) = cr.read(&mut buf).await else {
+                            break;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        if f1.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Hold the write half open: a silent peer sends no FIN.
+                    std::future::pending::<()>().await;
+                });
+                let f2 = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let Ok(n) = sr.read(&mut buf).await else {
+                            break;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        if f2.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    std::future::pending::<()>().await;
+                });
+            }
+        });
+        Blackhole { addr, silent }
+    }
+
+    /// From now on nothing passes, in either direction, and nothing closes.
+    pub fn go_silent(&self) {
+        self.silent
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
