@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential pkg-config libssl-dev ca-certificates curl
   nodejs npm
+  # scripts/desktop-session.sh: a throwaway desktop for the herald-core tests
+  # (X display, session bus, Secret Service, notification server), and the
+  # clients those tests check the real services with (secret-tool, dbus-python).
+  xvfb dbus gnome-keyring dunst libsecret-tools python3-dbus
 )
 
 missing=()
@@ -41,7 +45,9 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-if [[ ! -d tests/compat/node_modules/socket.io-client ]]; then
+lock=tests/compat/package-lock.json
+installed=tests/compat/node_modules/.package-lock.json
+if [[ ! -f $installed || $lock -nt $installed ]]; then
   echo "setup: installing the Node compatibility peers (npm ci in tests/compat)" >&2
   npm ci --prefix tests/compat --no-audit --no-fund --loglevel=error
 fi

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, after installing what they need.
+#
+# The tests meet real parts: herald-server and a Node socket.io server on
+# loopback, SQLite, and a desktop session (scripts/desktop-session.sh: Xvfb,
+# a D-Bus session, gnome-keyring's Secret Service, the dunst notification
+# daemon) for the keyring, notification and CLI system tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
-cargo test --workspace --locked --no-fail-fast
+# The system tests run the binaries; build them (and every test) first, so
+# the tests themselves do not race a build.
+cargo build --workspace --locked --bins --tests
+scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast

@@ -38,6 +38,7 @@ socket.on("connect_error", (err) =>
 );
 socket.on("disconnect", (reason) => say({ disconnect: reason }, `disconnected: ${reason}`));
 socket.onAny((event, payload) =>
+  (json || !event.startsWith("herald_")) &&
   say({ event, payload }, `#${payload?.id ?? "?"} ${event}: ${payload?.title ?? ""} - ${payload?.message ?? ""}`),
 );
 for (const signal of ["SIGINT", "SIGTERM"]) {

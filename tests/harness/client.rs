@@ -229,6 +229,19 @@ impl Listen {
         items
     }
 
+    /// The next stdout item matching `pred`, skipping others.
+    pub async fn item_where(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let line = self.wait_line(what, |l| matches!(l, Line::Out(_))).await;
+            if let Line::Out(line) = line {
+                let item: Value = serde_json::from_str(&line).expect("a JSON item");
+                if pred(&item) {
+                    return item;
+                }
+            }
+        }
+    }
+
     /// SIGTERM, then the exit status and the rest of the output.
     pub async fn stop(self) -> (ExitStatus, Vec<Line>) {
         if let Some(pid) = self.child.id() {

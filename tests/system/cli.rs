@@ -92,6 +92,14 @@ async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
             .status
             .success()
     );
+    // Earlier tests' toasts (critical ones never expire) would take position 0.
+    assert!(
+        std::process::Command::new("dunstctl")
+            .arg("close-all")
+            .status()
+            .expect("dunstctl")
+            .success()
+    );
     let mut monitor = NotifyMonitor::start().await;
     let mut listen = herald.listen(&["--json"]);
     listen.wait_status("Connected").await;
@@ -112,15 +120,9 @@ async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
     assert_eq!(call.body, "Order ord_1 shipped");
     assert!(call.actions.iter().any(|a| a == "View Details"), "{call:?}");
 
-    // A login elsewhere: the alert has both actions and is critical.
-    let _ = server.token("carol@example.com", &password).await;
-    let call = monitor.next(WAIT).await.expect("the login alert");
-    assert_eq!(call.summary, "New login detected");
-    assert!(call.actions.iter().any(|a| a == "This was me"), "{call:?}");
-
-    // Click "View Details" on the order (dunst lists the newest first).
+    // Click it (dunstctl acts on the toast at position 0, the only one open).
     let clicked = std::process::Command::new("dunstctl")
-        .args(["action", "1"])
+        .args(["action", "0"])
         .status()
         .expect("dunstctl");
     assert!(clicked.success());
@@ -131,6 +133,13 @@ async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
     })
     .await;
     assert_eq!(opened.trim(), format!("{}/orders/ord_1", server.url));
+
+    // A login elsewhere: the alert has both actions and is critical.
+    let _ = server.token("carol@example.com", &password).await;
+    let call = monitor.next(WAIT).await.expect("the login alert");
+    assert_eq!(call.summary, "New login detected");
+    assert!(call.actions.iter().any(|a| a == "This was me"), "{call:?}");
+    assert!(call.hints.iter().any(|h| h == "urgency"), "{call:?}");
     let (status, _) = listen.stop().await;
     assert!(status.success(), "listen exits 0 on SIGTERM");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use herald_system_tests::client::Herald;
+use herald_system_tests::client::{Herald, Line};
 use herald_system_tests::desktop::NotifyMonitor;
 use herald_system_tests::inbox::server_ids;
 use herald_system_tests::server::{ServerProcess, order_update};
@@ -66,7 +66,7 @@ async fn a_server_killed_mid_burst_loses_none_of_10000_events() {
     listen
         .wait_line(
             "Herald to notice",
-            |l| matches!(l, herald_system_tests::client::Line::Err(e) if e.contains("Offline")),
+            |l| matches!(l, Line::Err(e) if e.contains("Offline")),
         )
         .await;
     server.write().await.restart().await;
@@ -87,15 +87,26 @@ async fn a_server_killed_mid_burst_loses_none_of_10000_events() {
         .stored_ids(&alice_token, "order_update")
         .await;
     assert!(stored.len() >= N, "{} stored", stored.len());
-    let inbox = wait_for(
-        "Herald's history to hold every stored order",
-        Duration::from_secs(120),
-        || async {
-            let ids = server_ids(&herald, &url, "order_update");
-            (ids.len() >= stored.len()).then_some(ids)
-        },
-    )
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let inbox = loop {
+        let ids = server_ids(&herald, &url, "order_update");
+        if ids.len() >= stored.len() {
+            break ids;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let said: Vec<_> = listen
+                .seen
+                .iter()
+                .filter(|l| matches!(l, Line::Err(_)))
+                .collect();
+            panic!(
+                "the history holds {} of {} stored orders; herald said {said:#?}",
+                ids.len(),
+                stored.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let ids: std::collections::BTreeSet<u64> = inbox.keys().copied().collect();
     assert_eq!(ids, stored, "the history holds exactly the stored ids");
     assert!(inbox.values().all(|&n| n == 1), "no id twice");
@@ -117,9 +128,12 @@ async fn events_sent_while_herald_is_stopped_arrive_once_with_one_summary_toast(
             .status
             .success()
     );
-    let listen = herald.listen(&["--json"]);
-    let mut listen = listen;
+    let mut listen = herald.listen(&["--json"]);
     listen.wait_status("Connected").await;
+    // Its own login alert arrives by catch-up; then it is fully up to date.
+    listen
+        .item_where("the own login alert", |i| i["kind"] == "login_notification")
+        .await;
     let (status, _) = listen.stop().await;
     assert!(status.success());
     let before = herald.history(1000).await.len();
