@@ -11,7 +11,7 @@ packages=(
   # scripts/desktop-session.sh: a throwaway desktop for the herald-core tests
   # (X display, session bus, Secret Service, notification server), and the
   # clients those tests check the real services with (secret-tool, dbus-python).
-  xvfb dbus gnome-keyring dunst libsecret-tools python3-dbus
+  xvfb xauth dbus dbus-x11 gnome-keyring dunst libsecret-tools python3-dbus
 )
 
 missing=()
