@@ -1,208 +1,50 @@
-//! The engine: one object that runs the link, the inbox, the notifications
-//! and the token lifecycle, and publishes a [`Status`] and inbox updates.
-//!
-//! Every event, live or caught up, takes one path: decode → one inbox
-//! transaction per batch (de-duplicated by server id) → policy → notifier.
-//! The CLI and the tray app only subscribe to [`Engine::status`] and
-//! [`Engine::updates`].
+//! The engine's one task: link events in, inbox and notifications out.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::catch_up::{CaughtUp, catch_up};
+use super::{Command, InboxUpdate};
 use crate::api::{Api, ApiError};
-use crate::config::{Paths, Settings};
+use crate::config::Settings;
 use crate::event::{Incoming, decode};
 use crate::inbox::{Inbox, InboxError, Item};
-use crate::link::{Link, LinkCommand, LinkConfig, LinkEvent, LinkState};
+use crate::link::{Link, LinkEvent, LinkState};
 use crate::notify::policy::{Origin, Policy};
-use crate::notify::{ACTION_THIS_WAS_ME, ActionInvoked, Notifier};
+use crate::notify::{ActionInvoked, Notifier};
 use crate::secret::{SecretKey, SecretStore, Tokens};
-use crate::session::{SessionError, blocking, next_refresh, stored_tokens};
-use crate::status::{CatchUpSupport, ConnectionState, SignOutReason, Status};
+use crate::status::{CatchUpSupport, ConnectionState, Status};
 
-/// Events fetched per catch-up page.
-const PAGE: u32 = 500;
 /// Live events taken into one inbox transaction at most.
 const BATCH: usize = 1000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    #[error(transparent)]
-    Inbox(#[from] InboxError),
-}
-
-/// A change of the inbox, for whoever shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InboxUpdate {
-    Added(Vec<Item>),
-    Read {
-        ids: Vec<i64>,
-        read: bool,
-    },
-    /// A notification action: open the details of an item (and its URL, when
-    /// it is safe: http(s) on the server's own origin).
-    Open {
-        item: Item,
-        url: Option<String>,
-    },
-}
-
-/// What the engine needs besides the settings.
-#[derive(Clone)]
-pub struct EngineParts {
-    pub paths: Paths,
-    pub settings: Settings,
-    pub store: Arc<dyn SecretStore>,
-    /// `None` runs without desktop notifications (`--no-desktop`).
-    pub notifier: Option<Arc<dyn Notifier>>,
-    pub link: LinkConfig,
-    /// Whether the notification server renders body markup (then text is escaped for it).
-    pub markup: bool,
-}
-
-impl std::fmt::Debug for EngineParts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineParts")
-            .field("paths", &self.paths)
-            .field("link", &self.link)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The running engine.
-#[derive(Debug)]
-pub struct Engine {
-    status: watch::Receiver<Status>,
-    updates: broadcast::Sender<InboxUpdate>,
-    inbox: Arc<Mutex<Inbox>>,
-    link: Link,
-    commands: mpsc::UnboundedSender<Command>,
-    task: JoinHandle<()>,
-}
-
-#[derive(Debug)]
-enum Command {
-    Shutdown,
-}
-
-impl Engine {
-    /// Loads the stored session, opens the inbox and starts connecting.
-    /// `actions` carries the notifier's clicked actions.
-    pub async fn start(
-        parts: EngineParts,
-        action_rx: mpsc::UnboundedReceiver<ActionInvoked>,
-    ) -> Result<Engine, EngineError> {
-        let (api, key, tokens) = stored_tokens(&parts.settings, parts.store.clone()).await?;
-        let inbox = Inbox::open(&parts.paths.inbox_file(), &api.origin())?;
-        let mut status = Status::signed_out(SignOutReason::NotSignedIn);
-        status.state = ConnectionState::Connecting;
-        status.server = Some(api.origin());
-        status.user = parts.settings.account.clone();
-        status.unread = inbox.unread_count()?;
-        if parts.notifier.is_none() && parts.settings.desktop_notifications {
-            status.warn("desktop notifications are off; events go to the history only");
-        }
-        let (status_tx, status_rx) = watch::channel(status);
-        let (updates, _) = broadcast::channel(1024);
-        let (token_tx, token_rx) = watch::channel(Some(tokens.access.clone()));
-        let (link_tx, link_rx) = mpsc::channel(4096);
-        let link = Link::start(api.origin(), token_rx, parts.link.clone(), link_tx);
-        let (commands, command_rx) = mpsc::unbounded_channel();
-        let inbox = Arc::new(Mutex::new(inbox));
-        let mut policy = Policy::new(parts.settings.notifications.clone());
-        if let Some(login_id) = &parts.settings.login_id {
-            policy.add_own_login(login_id.clone());
-        }
-        let worker = Worker {
-            policy,
-            settings: parts.settings,
-            api,
-            key,
-            store: parts.store,
-            tokens,
-            token_tx,
-            inbox: inbox.clone(),
-            status: status_tx,
-            updates: updates.clone(),
-            notifier: parts.notifier,
-            link: link.clone(),
-            connected_once: false,
-            catching_up: None,
-            caught_up: Vec::new(),
-            connection_base: 0,
-            markup: parts.markup,
-        };
-        let task = tokio::spawn(worker.run(link_rx, command_rx, action_rx));
-        tokio::spawn(crate::wake::watch(link.clone()));
-        Ok(Engine {
-            status: status_rx,
-            updates,
-            inbox,
-            link,
-            commands,
-            task,
-        })
-    }
-
-    pub fn status(&self) -> watch::Receiver<Status> {
-        self.status.clone()
-    }
-
-    pub fn updates(&self) -> broadcast::Receiver<InboxUpdate> {
-        self.updates.subscribe()
-    }
-
-    /// The inbox, for queries; writes go through the engine.
-    pub fn inbox(&self) -> Arc<Mutex<Inbox>> {
-        self.inbox.clone()
-    }
-
-    pub fn reconnect_now(&self) {
-        self.link.send(LinkCommand::ReconnectNow);
-    }
-
-    pub fn network_up(&self) {
-        self.link.send(LinkCommand::NetworkUp);
-    }
-
-    /// Stops the link and waits until every received event is in the inbox.
-    pub async fn shutdown(self) {
-        let _ = self.commands.send(Command::Shutdown);
-        self.link.send(LinkCommand::Shutdown);
-        let _ = self.task.await;
-    }
-}
-
 /// The engine's task and everything it owns.
-struct Worker {
-    settings: Settings,
-    api: Api,
-    key: SecretKey,
-    store: Arc<dyn SecretStore>,
-    tokens: Tokens,
-    token_tx: watch::Sender<Option<String>>,
-    inbox: Arc<Mutex<Inbox>>,
-    status: watch::Sender<Status>,
-    updates: broadcast::Sender<InboxUpdate>,
-    notifier: Option<Arc<dyn Notifier>>,
-    policy: Policy,
-    link: Link,
-    connected_once: bool,
-    catching_up: Option<JoinHandle<()>>,
+pub(super) struct Worker {
+    pub(super) settings: Settings,
+    pub(super) api: Api,
+    pub(super) key: SecretKey,
+    pub(super) store: Arc<dyn SecretStore>,
+    pub(super) tokens: Tokens,
+    pub(super) token_tx: watch::Sender<Option<String>>,
+    pub(super) inbox: Arc<Mutex<Inbox>>,
+    pub(super) status: watch::Sender<Status>,
+    pub(super) updates: broadcast::Sender<InboxUpdate>,
+    pub(super) notifier: Option<Arc<dyn Notifier>>,
+    pub(super) policy: Policy,
+    pub(super) link: Link,
+    pub(super) connected_once: bool,
+    pub(super) catching_up: Option<JoinHandle<()>>,
     /// Items of the catch-up under way, announced together when it ends.
-    caught_up: Vec<Item>,
+    pub(super) caught_up: Vec<Item>,
     /// The inbox cursor when the current connection was confirmed.
-    connection_base: u64,
-    markup: bool,
+    pub(super) connection_base: u64,
+    pub(super) markup: bool,
 }
 
 impl Worker {
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut link_rx: mpsc::Receiver<LinkEvent>,
         mut commands: mpsc::UnboundedReceiver<Command>,
@@ -271,18 +113,13 @@ impl Worker {
         }
     }
 
-    fn refresh_deadline(&self) -> tokio::time::Instant {
-        let delay = next_refresh(&self.tokens).unwrap_or(Duration::from_secs(365 * 24 * 3600));
-        tokio::time::Instant::now() + delay
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Status)) {
+    pub(super) fn update(&self, f: impl FnOnce(&mut Status)) {
         self.status.send_modify(f);
     }
 
     /// Handles link events in order, storing runs of consecutive events as
     /// one batch. Returns when a held-back summary is due.
-    async fn handle_link_events(
+    pub(super) async fn handle_link_events(
         &mut self,
         events: Vec<LinkEvent>,
         caught_tx: &mpsc::Sender<CaughtUp>,
@@ -313,7 +150,11 @@ impl Worker {
         flush_at
     }
 
-    async fn handle_control(&mut self, event: LinkEvent, caught_tx: &mpsc::Sender<CaughtUp>) {
+    pub(super) async fn handle_control(
+        &mut self,
+        event: LinkEvent,
+        caught_tx: &mpsc::Sender<CaughtUp>,
+    ) {
         match event {
             LinkEvent::State(state) => self.link_state(state),
             LinkEvent::Connected => {
@@ -369,7 +210,7 @@ impl Worker {
         }
     }
 
-    fn link_state(&mut self, state: LinkState) {
+    pub(super) fn link_state(&mut self, state: LinkState) {
         self.update(|s| {
             // Signed out is final for this engine: late link states (the
             // link winding down) must not paint over it.
@@ -403,7 +244,7 @@ impl Worker {
         });
     }
 
-    fn start_catch_up(&mut self, caught_tx: &mpsc::Sender<CaughtUp>) {
+    pub(super) fn start_catch_up(&mut self, caught_tx: &mpsc::Sender<CaughtUp>) {
         if self.catching_up.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
@@ -432,7 +273,10 @@ impl Worker {
         }));
     }
 
-    async fn handle_caught_up(&mut self, caught: CaughtUp) -> Option<tokio::time::Instant> {
+    pub(super) async fn handle_caught_up(
+        &mut self,
+        caught: CaughtUp,
+    ) -> Option<tokio::time::Instant> {
         match caught {
             CaughtUp::Page(items, rejected) => {
                 if rejected > 0 {
@@ -462,7 +306,7 @@ impl Worker {
 
     /// Stores a batch in one transaction, publishes what was new, and shows
     /// what the policy allows.
-    async fn store(
+    pub(super) async fn store(
         &mut self,
         batch: Vec<Incoming>,
         origin: Origin,
@@ -479,7 +323,7 @@ impl Worker {
     }
 
     /// Stores a batch in one transaction and publishes what was new.
-    async fn insert(&mut self, batch: Vec<Incoming>) -> Vec<Item> {
+    pub(super) async fn insert(&mut self, batch: Vec<Incoming>) -> Vec<Item> {
         let inbox = self.inbox.clone();
         let limit = self.settings.history_limit;
         let stored = tokio::task::spawn_blocking(move || {
@@ -515,7 +359,11 @@ impl Worker {
     }
 
     /// Shows what the policy allows of newly stored items.
-    fn notify(&mut self, added: &[Item], origin: Origin) -> Option<tokio::time::Instant> {
+    pub(super) fn notify(
+        &mut self,
+        added: &[Item],
+        origin: Origin,
+    ) -> Option<tokio::time::Instant> {
         if added.is_empty() || self.notifier.is_none() || !self.settings.desktop_notifications {
             return None;
         }
@@ -530,7 +378,7 @@ impl Worker {
         decision.flush_at
     }
 
-    fn show(&self, toasts: Vec<crate::notify::Toast>) {
+    pub(super) fn show(&self, toasts: Vec<crate::notify::Toast>) {
         let Some(notifier) = self.notifier.clone() else {
             return;
         };
@@ -548,156 +396,5 @@ impl Worker {
                 }
             }
         });
-    }
-
-    async fn handle_action(&mut self, action: ActionInvoked) {
-        let Some(id) = action.item_id else {
-            return;
-        };
-        let inbox = self.inbox.clone();
-        let item = tokio::task::spawn_blocking(move || {
-            inbox.lock().unwrap_or_else(|e| e.into_inner()).get(id)
-        })
-        .await;
-        let Ok(Ok(Some(item))) = item else { return };
-        if action.action == ACTION_THIS_WAS_ME {
-            self.mark_read(vec![item.id], true).await;
-            return;
-        }
-        let url = item
-            .url
-            .as_deref()
-            .and_then(|u| crate::notify::render::safe_action_url(u, &self.api.origin()))
-            .map(|u| u.to_string());
-        self.mark_read(vec![item.id], true).await;
-        let _ = self.updates.send(InboxUpdate::Open { item, url });
-    }
-
-    /// Marks items read locally, then tells the server (when it can listen).
-    async fn mark_read(&mut self, ids: Vec<i64>, read: bool) {
-        let inbox = self.inbox.clone();
-        let local = ids.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-            inbox.set_read(&local, read)?;
-            let server_ids: Vec<u64> = local
-                .iter()
-                .filter_map(|id| inbox.get(*id).ok().flatten())
-                .filter_map(|i| i.server_id)
-                .collect();
-            Ok::<_, InboxError>((server_ids, inbox.unread_count()?))
-        })
-        .await;
-        let Ok(Ok((server_ids, unread))) = result else {
-            return;
-        };
-        self.update(|s| s.unread = unread);
-        let _ = self.updates.send(InboxUpdate::Read { ids, read });
-        if !server_ids.is_empty() {
-            if let Err(e) = self
-                .api
-                .mark_read(&self.tokens.access, &server_ids, read)
-                .await
-            {
-                tracing::debug!(error = %e, "read state not synced to the server");
-            }
-        }
-    }
-
-    /// Renews the access token; on refusal the session is over.
-    async fn refresh(&mut self) {
-        let Some(refresh) = self.tokens.refresh.clone() else {
-            // A seed server: no refresh token. Once the token has expired,
-            // the user must sign in again.
-            let expired = crate::auth::token_expiry(&self.tokens.access)
-                .is_some_and(|t| t <= chrono::Utc::now());
-            if expired
-                || matches!(
-                    self.status.borrow().state,
-                    ConnectionState::AuthFailed { .. }
-                )
-            {
-                self.end_session(SignOutReason::SessionExpired).await;
-            }
-            return;
-        };
-        match self.api.refresh(&refresh).await {
-            Ok(session) => {
-                let (store, key, tokens) =
-                    (self.store.clone(), self.key.clone(), session.tokens.clone());
-                if let Err(e) = blocking(move || store.save(&key, &tokens)).await {
-                    tracing::error!(error = %e, "cannot store the renewed token");
-                    self.update(|s| s.warn(format!("the renewed token could not be stored: {e}")));
-                }
-                self.tokens = session.tokens;
-                let _ = self.token_tx.send(Some(self.tokens.access.clone()));
-                tracing::info!("access token renewed");
-            }
-            Err(ApiError::SessionExpired | ApiError::Unsupported(_)) => {
-                self.end_session(SignOutReason::SessionExpired).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot renew the token now; retrying later"),
-        }
-    }
-
-    async fn end_session(&mut self, reason: SignOutReason) {
-        tracing::warn!(?reason, "signed out");
-        // The dead tokens go first, so whoever sees "signed out" finds none.
-        let (store, key) = (self.store.clone(), self.key.clone());
-        if let Err(e) = blocking(move || store.delete(&key)).await {
-            tracing::warn!(error = %e, "cannot delete the dead token from the keyring");
-        }
-        self.update(|s| {
-            s.state = ConnectionState::SignedOut { reason };
-            s.connected_since = None;
-            s.next_retry_at = None;
-        });
-        let _ = self.token_tx.send(None);
-        self.link.send(LinkCommand::Shutdown);
-    }
-}
-
-enum CaughtUp {
-    Page(Vec<Incoming>, u64),
-    Done(Result<(), ApiError>),
-}
-
-/// Pages through everything after `after`, sending each page to the engine.
-async fn catch_up(
-    api: &Api,
-    token: &str,
-    mut after: u64,
-    tx: &mpsc::Sender<CaughtUp>,
-) -> Result<(), ApiError> {
-    loop {
-        let page = api.catch_up(token, after, PAGE).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        let mut rejected = 0;
-        let before = after;
-        for raw in &page.items {
-            // Advance past every id, decodable or not, so a bad item cannot stall paging.
-            after = after.max(
-                raw.get("id")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0),
-            );
-            let name = raw
-                .get("type")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("notification");
-            match decode(name, raw) {
-                Ok(item) => items.push(item),
-                Err(e) => {
-                    tracing::warn!(error = %e, "caught-up event refused");
-                    rejected += 1;
-                }
-            }
-        }
-        if tx.send(CaughtUp::Page(items, rejected)).await.is_err() {
-            return Ok(());
-        }
-        if !page.has_more || after == before {
-            return Ok(());
-        }
     }
 }

@@ -1,0 +1,177 @@
+//! The engine: one object that runs the link, the inbox, the notifications
+//! and the token lifecycle, and publishes a [`Status`] and inbox updates.
+//!
+//! Every event, live or caught up, takes one path: decode → one inbox
+//! transaction per batch (de-duplicated by server id) → policy → notifier.
+//! The CLI and the tray app only subscribe to [`Engine::status`] and
+//! [`Engine::updates`].
+
+mod action;
+mod catch_up;
+mod renewal;
+mod worker;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Paths, Settings};
+use crate::inbox::{Inbox, InboxError, Item};
+use crate::link::{Link, LinkCommand, LinkConfig};
+use crate::notify::policy::Policy;
+use crate::notify::{ActionInvoked, Notifier};
+use crate::secret::SecretStore;
+use crate::session::{SessionError, stored_tokens};
+use crate::status::{ConnectionState, SignOutReason, Status};
+use worker::Worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+}
+
+/// A change of the inbox, for whoever shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxUpdate {
+    Added(Vec<Item>),
+    Read {
+        ids: Vec<i64>,
+        read: bool,
+    },
+    /// A notification action: open the details of an item (and its URL, when
+    /// it is safe: http(s) on the server's own origin).
+    Open {
+        item: Item,
+        url: Option<String>,
+    },
+}
+
+/// What the engine needs besides the settings.
+#[derive(Clone)]
+pub struct EngineParts {
+    pub paths: Paths,
+    pub settings: Settings,
+    pub store: Arc<dyn SecretStore>,
+    /// `None` runs without desktop notifications (`--no-desktop`).
+    pub notifier: Option<Arc<dyn Notifier>>,
+    pub link: LinkConfig,
+    /// Whether the notification server renders body markup (then text is escaped for it).
+    pub markup: bool,
+}
+
+impl std::fmt::Debug for EngineParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineParts")
+            .field("paths", &self.paths)
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The running engine.
+#[derive(Debug)]
+pub struct Engine {
+    status: watch::Receiver<Status>,
+    updates: broadcast::Sender<InboxUpdate>,
+    inbox: Arc<Mutex<Inbox>>,
+    link: Link,
+    commands: mpsc::UnboundedSender<Command>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Shutdown,
+}
+
+impl Engine {
+    /// Loads the stored session, opens the inbox and starts connecting.
+    /// `actions` carries the notifier's clicked actions.
+    pub async fn start(
+        parts: EngineParts,
+        action_rx: mpsc::UnboundedReceiver<ActionInvoked>,
+    ) -> Result<Engine, EngineError> {
+        let (api, key, tokens) = stored_tokens(&parts.settings, parts.store.clone()).await?;
+        let inbox = Inbox::open(&parts.paths.inbox_file(), &api.origin())?;
+        let mut status = Status::signed_out(SignOutReason::NotSignedIn);
+        status.state = ConnectionState::Connecting;
+        status.server = Some(api.origin());
+        status.user = parts.settings.account.clone();
+        status.unread = inbox.unread_count()?;
+        if parts.notifier.is_none() && parts.settings.desktop_notifications {
+            status.warn("desktop notifications are off; events go to the history only");
+        }
+        let (status_tx, status_rx) = watch::channel(status);
+        let (updates, _) = broadcast::channel(1024);
+        let (token_tx, token_rx) = watch::channel(Some(tokens.access.clone()));
+        let (link_tx, link_rx) = mpsc::channel(4096);
+        let link = Link::start(api.origin(), token_rx, parts.link.clone(), link_tx);
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Mutex::new(inbox));
+        let mut policy = Policy::new(parts.settings.notifications.clone());
+        if let Some(login_id) = &parts.settings.login_id {
+            policy.add_own_login(login_id.clone());
+        }
+        let worker = Worker {
+            policy,
+            settings: parts.settings,
+            api,
+            key,
+            store: parts.store,
+            tokens,
+            token_tx,
+            inbox: inbox.clone(),
+            status: status_tx,
+            updates: updates.clone(),
+            notifier: parts.notifier,
+            link: link.clone(),
+            connected_once: false,
+            catching_up: None,
+            caught_up: Vec::new(),
+            connection_base: 0,
+            markup: parts.markup,
+        };
+        let task = tokio::spawn(worker.run(link_rx, command_rx, action_rx));
+        tokio::spawn(crate::wake::watch(link.clone()));
+        Ok(Engine {
+            status: status_rx,
+            updates,
+            inbox,
+            link,
+            commands,
+            task,
+        })
+    }
+
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    pub fn updates(&self) -> broadcast::Receiver<InboxUpdate> {
+        self.updates.subscribe()
+    }
+
+    /// The inbox, for queries; writes go through the engine.
+    pub fn inbox(&self) -> Arc<Mutex<Inbox>> {
+        self.inbox.clone()
+    }
+
+    pub fn reconnect_now(&self) {
+        self.link.send(LinkCommand::ReconnectNow);
+    }
+
+    pub fn network_up(&self) {
+        self.link.send(LinkCommand::NetworkUp);
+    }
+
+    /// Stops the link and waits until every received event is in the inbox.
+    pub async fn shutdown(self) {
+        let _ = self.commands.send(Command::Shutdown);
+        self.link.send(LinkCommand::Shutdown);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,269 @@
+//! The connection supervisor: one task that owns the Socket.IO client.
+//!
+//! rust_socketio 0.6 has flaws this module guards against, each measured:
+//!
+//! - `connect()` returns before the server accepts: we wait for the `connect`
+//!   event ourselves, under [`LinkConfig::connect_timeout`], which also bounds
+//!   a connect attempt that would otherwise never end.
+//! - a `connect_error` arrives only as an error string: [`refusal`] parses it,
+//!   and an auth refusal waits for a new token instead of retrying blindly.
+//! - a clean close from the server can be silent: a liveness probe (an emit
+//!   with an acknowledgement) runs every [`LinkConfig::probe_interval`]; a
+//!   failed emit, or a missing ack from a server that has acked before, tears
+//!   the client down.
+//! - handlers run inline in its receive loop: ours only `try_send` onto a
+//!   bounded channel ([`Relay`]), and a full channel is counted, never waited on.
+//! - a replaced client can still call back: every callback carries the
+//!   generation of its client and is dropped when that is not the current one.
+//! - its own reconnect loop can spin a core: it is off; [`crate::backoff`]
+//!   schedules ours.
+
+mod client;
+mod supervisor;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use herald_proto::socket::ConnectErrorCode;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+pub use client::refusal;
+use supervisor::Supervisor;
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub connect_timeout: Duration,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+}
+
+impl Default for LinkConfig {
+    fn default() -> LinkConfig {
+        LinkConfig {
+            connect_timeout: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(15),
+            probe_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The link's state, as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum LinkState {
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        since: chrono::DateTime<chrono::Utc>,
+    },
+    Backoff {
+        attempt: u32,
+        retry_at: chrono::DateTime<chrono::Utc>,
+        reason: String,
+    },
+    /// The server refused the token; waiting for a new one.
+    AuthFailed {
+        message: String,
+    },
+    Paused,
+    Stopped,
+}
+
+/// What the link reports to the engine, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkEvent {
+    State(LinkState),
+    /// The server accepted the connection: time to catch up.
+    Connected,
+    /// herald-server: the socket has joined its rooms; catch up (again) now.
+    Ready,
+    Event {
+        name: String,
+        payload: Value,
+    },
+    /// Another device of the user changed read state.
+    ReadSync {
+        ids: Vec<u64>,
+        read: bool,
+    },
+    /// Events were dropped because the engine fell behind: catch up.
+    Overflow,
+    Refused {
+        code: Option<ConnectErrorCode>,
+        message: String,
+    },
+}
+
+/// What the engine can ask of the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkCommand {
+    /// Drop the backoff (or the connection) and connect at once.
+    ReconnectNow,
+    /// The network came back, or the machine woke up: same as ReconnectNow.
+    NetworkUp,
+    Pause,
+    Resume,
+    Shutdown,
+}
+
+/// Forwards callbacks of one client generation, without ever blocking.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    generation: u64,
+    current: Arc<AtomicU64>,
+    events: mpsc::Sender<LinkEvent>,
+    overflowed: Arc<AtomicBool>,
+    /// Set on `herald_ready`: this server answers probes.
+    answers_probes: Arc<AtomicBool>,
+}
+
+impl Relay {
+    /// Forwards `event` if this relay's client is still the current one.
+    /// Returns whether it was forwarded.
+    pub fn forward(&self, event: LinkEvent) -> bool {
+        if self.current.load(Ordering::Acquire) != self.generation {
+            return false;
+        }
+        if event == LinkEvent::Ready {
+            self.answers_probes.store(true, Ordering::Release);
+        }
+        match self.events.try_send(event) {
+            Ok(()) => true,
+            Err(_) => {
+                self.overflowed.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+}
+
+/// A handle to the running link.
+#[derive(Debug, Clone)]
+pub struct Link {
+    commands: mpsc::UnboundedSender<LinkCommand>,
+}
+
+impl Link {
+    /// Starts the supervisor for `server`. It connects with the token in
+    /// `token` (and the newest one on every retry); `None` stops it.
+    pub fn start(
+        server: String,
+        token: watch::Receiver<Option<String>>,
+        config: LinkConfig,
+        events: mpsc::Sender<LinkEvent>,
+    ) -> Link {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let supervisor = Supervisor {
+            server,
+            config,
+            token,
+            events,
+            commands: rx,
+            current: Arc::new(AtomicU64::new(0)),
+            overflowed: Arc::new(AtomicBool::new(false)),
+            answers_probes: Arc::new(AtomicBool::new(false)),
+        };
+        tokio::spawn(supervisor.run());
+        Link { commands }
+    }
+
+    pub fn send(&self, command: LinkCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Like [`Link::send`]; false once the supervisor has ended.
+    pub fn send_checked(&self, command: LinkCommand) -> bool {
+        self.commands.send(command).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client::link_event;
+    use super::*;
+    use herald_proto::socket::names;
+    use rust_socketio::{Event, Payload};
+
+    fn relay(generation: u64, current: u64, capacity: usize) -> (Relay, mpsc::Receiver<LinkEvent>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let relay = Relay {
+            generation,
+            current: Arc::new(AtomicU64::new(current)),
+            events: tx,
+            overflowed: Arc::new(AtomicBool::new(false)),
+            answers_probes: Arc::new(AtomicBool::new(false)),
+        };
+        (relay, rx)
+    }
+
+    fn event(n: u64) -> LinkEvent {
+        LinkEvent::Event {
+            name: "order_update".into(),
+            payload: serde_json::json!({"id": n}),
+        }
+    }
+
+    #[test]
+    fn a_stale_generation_is_dropped() {
+        let (stale, mut rx) = relay(1, 2, 8);
+        assert!(!stale.forward(event(1)));
+        assert!(rx.try_recv().is_err());
+        let (live, mut rx) = relay(2, 2, 8);
+        assert!(live.forward(event(2)));
+        assert_eq!(rx.try_recv().ok(), Some(event(2)));
+    }
+
+    #[test]
+    fn a_full_queue_never_blocks_and_is_flagged() {
+        let (relay, _rx) = relay(1, 1, 1);
+        assert!(relay.forward(event(1)));
+        // The queue is full: forward returns at once instead of waiting.
+        assert!(!relay.forward(event(2)));
+        assert!(relay.overflowed.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn refusals_are_parsed_from_rust_socketio_error_strings() {
+        let herald =
+            r#"Received an ConnectError frame: {"message":"EXPIRED: access token expired"}"#;
+        assert_eq!(
+            refusal(herald),
+            Some((
+                Some(ConnectErrorCode::Expired),
+                "EXPIRED: access token expired".into()
+            ))
+        );
+        let node = r#"Received an ConnectError frame: {"message":"jwt malformed","data":{"code":"BAD_TOKEN"}}"#;
+        assert_eq!(
+            refusal(node),
+            Some((Some(ConnectErrorCode::BadToken), "jwt malformed".into()))
+        );
+        let other = r#"Received an ConnectError frame: {"message":"Invalid namespace"}"#;
+        assert_eq!(refusal(other), Some((None, "Invalid namespace".into())));
+        assert_eq!(refusal("websocket closed"), None);
+    }
+
+    #[test]
+    fn read_sync_and_events_are_told_apart() {
+        let read = link_event(
+            Event::Custom(names::READ.into()),
+            Payload::Text(vec![serde_json::json!({"ids": [1, 2], "read": false})]),
+        );
+        assert_eq!(
+            read,
+            Some(LinkEvent::ReadSync {
+                ids: vec![1, 2],
+                read: false
+            })
+        );
+        let order = link_event(
+            Event::Custom("order_update".into()),
+            Payload::Text(vec![serde_json::json!({"id": 3})]),
+        );
+        assert_eq!(order, Some(event(3)));
+        assert_eq!(link_event(Event::Connect, Payload::Text(vec![])), None);
+    }
+}

@@ -1,0 +1,276 @@
+//! The supervisor task: connect, confirm, watch, back off, repeat.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use herald_proto::socket::ConnectErrorCode;
+use rust_socketio::asynchronous::Client;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::client::{client_builder, close, refusal, send_probe};
+use super::{LinkCommand, LinkConfig, LinkEvent, LinkState, Relay};
+use crate::backoff;
+
+/// Signals of one client, for the supervisor only.
+#[derive(Debug)]
+pub(super) enum Signal {
+    Connected,
+    Error(String),
+    Closed,
+}
+
+enum Outcome {
+    Lost(String),
+    Refused(Option<ConnectErrorCode>, String),
+    Command(LinkCommand),
+    Stop,
+}
+
+pub(super) struct Supervisor {
+    pub(super) server: String,
+    pub(super) config: LinkConfig,
+    pub(super) token: watch::Receiver<Option<String>>,
+    pub(super) events: mpsc::Sender<LinkEvent>,
+    pub(super) commands: mpsc::UnboundedReceiver<LinkCommand>,
+    pub(super) current: Arc<AtomicU64>,
+    pub(super) overflowed: Arc<AtomicBool>,
+    /// Whether this server answers probes: it acknowledged one, or it said
+    /// `herald_ready`. The seed's Node server has no probe handler, so there a
+    /// missing ack proves nothing (a failed emit still does).
+    pub(super) answers_probes: Arc<AtomicBool>,
+}
+
+impl Supervisor {
+    async fn state(&self, state: LinkState) {
+        let _ = self.events.send(LinkEvent::State(state)).await;
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        loop {
+            let Some(token) = self.token.borrow_and_update().clone() else {
+                self.state(LinkState::Stopped).await;
+                return;
+            };
+            self.state(LinkState::Connecting { attempt }).await;
+            let outcome = match self.connect(&token).await {
+                Ok((client, signals)) => {
+                    attempt = 0;
+                    self.connected(client, signals).await
+                }
+                Err(outcome) => outcome,
+            };
+            let reason = match outcome {
+                Outcome::Stop | Outcome::Command(LinkCommand::Shutdown) => break,
+                Outcome::Command(LinkCommand::Pause) => {
+                    if !self.paused().await {
+                        break;
+                    }
+                    continue;
+                }
+                Outcome::Command(_) => continue,
+                Outcome::Refused(code, message) => {
+                    if code.is_some() {
+                        self.state(LinkState::AuthFailed {
+                            message: message.clone(),
+                        })
+                        .await;
+                    }
+                    let _ = self
+                        .events
+                        .send(LinkEvent::Refused {
+                            code,
+                            message: message.clone(),
+                        })
+                        .await;
+                    if code.is_some() {
+                        // An auth refusal: retrying the same token is pointless.
+                        if !self.wait_for_new_token().await {
+                            break;
+                        }
+                        continue;
+                    }
+                    message
+                }
+                Outcome::Lost(reason) => reason,
+            };
+            let delay = backoff::next_delay(attempt);
+            attempt = attempt.saturating_add(1);
+            let retry_at =
+                chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            tracing::info!(%reason, ?delay, attempt, "connection lost; retrying");
+            self.state(LinkState::Backoff {
+                attempt,
+                retry_at,
+                reason,
+            })
+            .await;
+            match self.wait(delay).await {
+                Some(LinkCommand::Shutdown) => break,
+                Some(LinkCommand::Pause) => {
+                    if !self.paused().await {
+                        break;
+                    }
+                }
+                Some(LinkCommand::ReconnectNow | LinkCommand::NetworkUp) => attempt = 0,
+                _ => {}
+            }
+        }
+        self.current.fetch_add(1, Ordering::AcqRel);
+        self.state(LinkState::Stopped).await;
+    }
+
+    /// Waits out a backoff delay; a command cuts it short.
+    async fn wait(&mut self, delay: Duration) -> Option<LinkCommand> {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => None,
+            command = self.commands.recv() => Some(command.unwrap_or(LinkCommand::Shutdown)),
+            _ = self.token.changed() => None,
+        }
+    }
+
+    /// Paused until Resume; false means shut down.
+    async fn paused(&mut self) -> bool {
+        self.state(LinkState::Paused).await;
+        loop {
+            match self.commands.recv().await {
+                Some(LinkCommand::Resume | LinkCommand::ReconnectNow | LinkCommand::NetworkUp) => {
+                    return true;
+                }
+                Some(LinkCommand::Pause) => continue,
+                Some(LinkCommand::Shutdown) | None => return false,
+            }
+        }
+    }
+
+    /// After an auth refusal: wait until the engine provides another token.
+    async fn wait_for_new_token(&mut self) -> bool {
+        loop {
+            tokio::select! {
+                changed = self.token.changed() => return changed.is_ok() && self.token.borrow().is_some(),
+                command = self.commands.recv() => match command {
+                    Some(LinkCommand::Shutdown) | None => return false,
+                    Some(LinkCommand::ReconnectNow) => return true,
+                    Some(_) => continue,
+                },
+            }
+        }
+    }
+
+    /// One connect attempt, confirmed by the server or refused, under the timeout.
+    async fn connect(
+        &mut self,
+        token: &str,
+    ) -> Result<(Client, mpsc::UnboundedReceiver<Signal>), Outcome> {
+        let generation = self.current.fetch_add(1, Ordering::AcqRel) + 1;
+        let relay = Relay {
+            generation,
+            current: self.current.clone(),
+            events: self.events.clone(),
+            overflowed: self.overflowed.clone(),
+            answers_probes: self.answers_probes.clone(),
+        };
+        let (signal_tx, mut signals) = mpsc::unbounded_channel();
+        let builder = client_builder(&self.server, token, relay, signal_tx);
+        let deadline = tokio::time::Instant::now() + self.config.connect_timeout;
+        let client = match tokio::time::timeout_at(deadline, builder.connect()).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => return Err(Outcome::Lost(format!("cannot connect: {e}"))),
+            Err(_) => return Err(Outcome::Lost("the connection attempt timed out".into())),
+        };
+        let answer = tokio::select! {
+            answer = tokio::time::timeout_at(deadline, signals.recv()) => answer,
+            command = self.commands.recv() => {
+                close(&client).await;
+                return Err(Outcome::Command(command.unwrap_or(LinkCommand::Shutdown)));
+            }
+        };
+        match answer {
+            Ok(Some(Signal::Connected)) => {
+                self.state(LinkState::Connected {
+                    since: chrono::Utc::now(),
+                })
+                .await;
+                let _ = self.events.send(LinkEvent::Connected).await;
+                Ok((client, signals))
+            }
+            Ok(Some(Signal::Error(error))) => {
+                close(&client).await;
+                Err(match refusal(&error) {
+                    Some((code, message)) => Outcome::Refused(code, message),
+                    None => Outcome::Lost(error),
+                })
+            }
+            Ok(Some(Signal::Closed) | None) => {
+                close(&client).await;
+                Err(Outcome::Lost("the server closed the connection".into()))
+            }
+            Err(_) => {
+                close(&client).await;
+                Err(Outcome::Lost(
+                    "the server did not confirm the connection in time".into(),
+                ))
+            }
+        }
+    }
+
+    /// Runs a confirmed connection until it is lost or a command ends it.
+    async fn connected(
+        &mut self,
+        client: Client,
+        mut signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> Outcome {
+        let mut probe = tokio::time::interval(self.config.probe_interval);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        probe.tick().await;
+        let mut pending: Option<(oneshot::Receiver<()>, tokio::time::Instant)> = None;
+        let outcome = loop {
+            let ack_wait = async {
+                match pending.as_mut() {
+                    Some((rx, deadline)) => tokio::time::timeout_at(*deadline, rx)
+                        .await
+                        .map(|r| r.is_ok()),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                signal = signals.recv() => match signal {
+                    Some(Signal::Connected) => continue,
+                    Some(Signal::Error(e)) => break Outcome::Lost(e),
+                    Some(Signal::Closed) | None => break Outcome::Lost("the server closed the connection".into()),
+                },
+                acked = ack_wait => {
+                    pending = None;
+                    match acked {
+                        Ok(true) => self.answers_probes.store(true, Ordering::Release),
+                        _ if self.answers_probes.load(Ordering::Acquire) => {
+                            break Outcome::Lost("no answer to the liveness probe".into());
+                        }
+                        _ => {}
+                    }
+                }
+                _ = probe.tick() => {
+                    if self.overflowed.swap(false, Ordering::AcqRel) {
+                        let _ = self.events.send(LinkEvent::Overflow).await;
+                    }
+                    if pending.is_none() {
+                        match send_probe(&client, self.config.probe_timeout).await {
+                            Ok(rx) => pending = Some((rx, tokio::time::Instant::now() + self.config.probe_timeout)),
+                            Err(e) => break Outcome::Lost(format!("the liveness probe failed: {e}")),
+                        }
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(LinkCommand::Resume) => continue,
+                    Some(command) => break Outcome::Command(command),
+                    None => break Outcome::Stop,
+                },
+            }
+        };
+        // Stale callbacks of this client are dropped from here on.
+        self.current.fetch_add(1, Ordering::AcqRel);
+        close(&client).await;
+        outcome
+    }
+}
