@@ -143,3 +143,41 @@ async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
     let (status, _) = listen.stop().await;
     assert!(status.success(), "listen exits 0 on SIGTERM");
 }
+
+#[tokio::test]
+async fn doctor_reports_each_service_and_what_to_do() {
+    let server = ServerProcess::start(&[]).await;
+    let (password, _) = server.add_user("frank@example.com", "user");
+    let herald = Herald::new("doctor");
+    assert!(
+        herald
+            .login(&server.url, "frank@example.com", &password)
+            .await
+            .status
+            .success()
+    );
+    let output = herald.run(&["doctor"], None).await;
+    let report = output.stdout;
+    let line = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(name))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(line("keyring").starts_with("ok"), "{report}");
+    assert!(
+        line("notification").starts_with("ok") && line("notification").contains("dunst"),
+        "{report}"
+    );
+    assert!(line("server").starts_with("ok"), "{report}");
+    assert!(line("catch-up").starts_with("ok"), "{report}");
+    // The test session has no StatusNotifierWatcher: said, with what to do.
+    assert!(line("tray").starts_with("FAIL"), "{report}");
+    assert!(report.contains("→"), "a hint follows the failure: {report}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a failed check fails the command"
+    );
+}
