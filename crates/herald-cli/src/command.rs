@@ -164,6 +164,10 @@ async fn listen(
     json: bool,
     no_desktop: bool,
 ) -> anyhow::Result<()> {
+    // Registered first: a SIGTERM that arrives while no listener exists
+    // would otherwise be lost, or kill the process.
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
     let settings = settings(paths, server)?;
     let (action_tx, action_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut markup = false;
@@ -237,7 +241,7 @@ async fn listen(
                     break Err(anyhow!("{}: run `herald login` again", current.state.label()));
                 }
             }
-            _ = shutdown_signal() => break Ok(()),
+            _ = &mut stop => break Ok(()),
         }
     };
     engine.shutdown().await;
@@ -431,24 +435,21 @@ async fn server_checks(settings: &Settings, store: Arc<dyn SecretStore>) -> Vec<
     checks
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal during start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = ctrl_c.await;
     }
 }
