@@ -107,11 +107,9 @@ async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
     let mut event = order_update(alice, 1);
     event["url"] = json!(format!("{}/orders/ord_1", server.url));
     let id = server.emit(&admin, &event).await;
-    let items = listen.items(1).await;
-    let order = items
-        .iter()
-        .find(|i| i["serverId"] == json!(id))
-        .unwrap_or_else(|| panic!("order not printed: {items:?}"));
+    let order = listen
+        .item_where("the order", |i| i["serverId"] == json!(id))
+        .await;
     assert_eq!(order["message"], "Order ord_1 shipped");
 
     let call = monitor.next(WAIT).await.expect("a Notify call");
