@@ -7,11 +7,7 @@
 //! and what came back to us (the `ActionInvoked` channel).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use herald_core::notify::desktop::{DesktopNotifier, server_info};
@@ -21,6 +17,14 @@ use herald_core::notify::{
 use tokio::sync::mpsc::unbounded_channel;
 use zbus::message::Type;
 use zbus::{Connection, Message, MessageStream, OwnedVariant};
+
+#[path = "common/child.rs"]
+mod child;
+#[path = "common/private_bus.rs"]
+mod private_bus;
+
+use child::run_test_in_child;
+use private_bus::{PrivateBus, unique};
 
 const WAIT: Duration = Duration::from_secs(10);
 const CHILD_ENV: &str = "HERALD_TEST_NOTIFY_CHILD";
@@ -44,18 +48,6 @@ type NotifyArgs = (
     HashMap<String, OwnedVariant>,
     i32,
 );
-
-fn unique(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{tag}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 async fn dunst_call<B, R>(bus: &Connection, interface: &str, method: &str, body: &B) -> R
 where
@@ -402,91 +394,11 @@ fn without_a_notification_server_show_is_unavailable_at_once() {
     }
     let bus = PrivateBus::start();
     for address in [bus.address.as_str(), "unix:path=/nonexistent/herald-bus"] {
-        let out = Command::new(std::env::current_exe().expect("the test binary"))
-            .args([
-                "without_a_notification_server_show_is_unavailable_at_once",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD_ENV, "1")
-            .env("DBUS_SESSION_BUS_ADDRESS", address)
-            .output()
-            .expect("run the child test");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "child on {address} failed:\n{stdout}\n{stderr}"
-        );
-        assert!(
-            stdout.contains("1 passed"),
-            "the child ran the test:\n{stdout}"
-        );
-    }
-}
-
-/// A private D-Bus daemon without service activation: no notification
-/// server can appear on it. Killed on drop.
-struct PrivateBus {
-    daemon: Child,
-    address: String,
-    dir: PathBuf,
-}
-
-impl PrivateBus {
-    fn start() -> PrivateBus {
-        let dir = std::env::temp_dir().join(unique("herald-notify-bus"));
-        std::fs::create_dir(&dir).expect("create the bus dir");
-        let config = dir.join("bus.conf");
-        std::fs::write(&config, bus_config(&dir)).expect("write the bus config");
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1", "--config-file"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        // It prints the address once it listens.
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().expect("stdout"))
-            .read_line(&mut address)
-            .expect("read the bus address");
-        let address = address.trim().to_owned();
-        assert!(
-            address.starts_with("unix:"),
-            "dbus-daemon printed {address:?}"
-        );
-        PrivateBus {
-            daemon,
+        run_test_in_child(
+            "without_a_notification_server_show_is_unavailable_at_once",
+            CHILD_ENV,
             address,
-            dir,
-        }
-    }
-}
-
-fn bus_config(dir: &Path) -> String {
-    format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-        dir.display()
-    )
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+            |_| {},
+        );
     }
 }

@@ -7,11 +7,18 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use herald_core::secret::{KeyringStore, SecretError, SecretKey, SecretStore, Tokens};
+
+#[path = "common/child.rs"]
+mod child;
+#[path = "common/private_bus.rs"]
+mod private_bus;
+
+use child::run_test_in_child;
+use private_bus::{PrivateBus, TempDir, unique};
 
 /// The keyring service name the tests use, so they never touch "herald".
 const SERVICE: &str = "herald-test";
@@ -24,19 +31,6 @@ const MARGIN: Duration = Duration::from_millis(1500);
 /// Set in a child run: which scenario the child is in.
 const CHILD_ENV: &str = "HERALD_TEST_KEYRING_CHILD";
 const TOKEN_ENV: &str = "HERALD_TEST_KEYRING_TOKEN";
-
-/// A string no other test run uses.
-fn unique(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{tag}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 fn tokens(access: &str) -> Tokens {
     Tokens {
@@ -224,7 +218,7 @@ fn an_address_nobody_listens_on_is_unavailable() {
         let store = KeyringStore::new(SERVICE, CHILD_TIMEOUT);
         return child_expects_failure(&store, |e| matches!(e, SecretError::Unavailable { .. }));
     }
-    let dir = TempDir::new("nobody");
+    let dir = TempDir::new("keyring-nobody");
     let address = format!("unix:path={}", dir.path().join("no-bus-here").display());
     run_child("an_address_nobody_listens_on_is_unavailable", &address);
 }
@@ -300,27 +294,18 @@ fn child_expects_failure(store: &KeyringStore, expected: impl Fn(&SecretError) -
 /// Re-runs `test` alone in a child with the session bus at `address` and an
 /// empty HOME, then checks that the child passed and wrote the token nowhere.
 fn run_child(test: &str, address: &str) {
-    let home = TempDir::new("home");
+    let home = TempDir::new("keyring-home");
     let token = unique("child-token");
-    let out: Output = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .current_dir(home.path())
-        .env(CHILD_ENV, "1")
-        .env(TOKEN_ENV, &token)
-        .env("DBUS_SESSION_BUS_ADDRESS", address)
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join(".local/share"))
-        .env("XDG_CONFIG_HOME", home.path().join(".config"))
-        .env("XDG_CACHE_HOME", home.path().join(".cache"))
-        .output()
-        .expect("run the child test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran the test:\n{stdout}"
-    );
+    run_test_in_child(test, CHILD_ENV, address, |child| {
+        child
+            .arg("--test-threads=1")
+            .current_dir(home.path())
+            .env(TOKEN_ENV, &token)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join(".local/share"))
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .env("XDG_CACHE_HOME", home.path().join(".cache"));
+    });
 
     let written = files_under(home.path());
     for file in &written {
@@ -348,91 +333,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(unique(&format!("herald-keyring-{tag}")));
-        std::fs::create_dir(&path).expect("create a temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A private D-Bus daemon with no service activation at all, so nothing
-/// answers for `org.freedesktop.secrets` unless a test puts it there.
-struct PrivateBus {
-    daemon: Child,
-    address: String,
-    _dir: TempDir,
-}
-
-impl PrivateBus {
-    fn start() -> PrivateBus {
-        let dir = TempDir::new("bus");
-        let config = dir.path().join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-                dir.path().display()
-            ),
-        )
-        .expect("write the bus config");
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1", "--config-file"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        // The daemon prints its address once it listens: a readiness signal.
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().expect("dbus-daemon stdout"))
-            .read_line(&mut address)
-            .expect("read the bus address");
-        let address = address.trim().to_owned();
-        assert!(
-            address.starts_with("unix:"),
-            "dbus-daemon printed {address:?}"
-        );
-        PrivateBus {
-            daemon,
-            address,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
 }
 
 /// Owns `org.freedesktop.secrets` on a bus and never answers a call: what a
