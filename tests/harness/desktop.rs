@@ -66,10 +66,9 @@ impl NotifyMonitor {
                     if args
                         .last()
                         .is_some_and(|l| l.trim_start().starts_with("int32 "))
+                        && let Some(parsed) = current.take().and_then(|args| parse(&args))
                     {
-                        if let Some(parsed) = current.take().and_then(|args| parse(&args)) {
-                            let _ = tx.send(parsed);
-                        }
+                        let _ = tx.send(parsed);
                     }
                 }
             }

@@ -1,4 +1,6 @@
 //! `herald`: a headless Herald client over herald-core's engine.
+// A command-line tool: printing to stdout is its output, not a stray debug print.
+#![allow(clippy::print_stdout)]
 
 mod command;
 

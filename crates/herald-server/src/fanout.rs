@@ -55,13 +55,12 @@ async fn run(
 ) {
     while let Some(alert) = rx.recv().await {
         send_push(&db, &push, &alert).await;
-        if let Some(mailer) = &mailer {
-            if let Err(e) = mailer
+        if let Some(mailer) = &mailer
+            && let Err(e) = mailer
                 .send_login_alert(&alert.user.email, &alert.user.name, &alert.info)
                 .await
-            {
-                tracing::warn!(error = %e, user = alert.user.id, "cannot email the login alert");
-            }
+        {
+            tracing::warn!(error = %e, user = alert.user.id, "cannot email the login alert");
         }
     }
 }

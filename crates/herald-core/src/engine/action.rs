@@ -26,7 +26,10 @@ impl Worker {
             .and_then(|u| crate::notify::render::safe_action_url(u, &self.api.origin()))
             .map(|u| u.to_string());
         self.mark_read(vec![item.id], true).await;
-        let _ = self.updates.send(InboxUpdate::Open { item, url });
+        let _ = self.updates.send(InboxUpdate::Open {
+            item: Box::new(item),
+            url,
+        });
     }
 
     /// Marks items read locally, then tells the server (when it can listen).
@@ -49,14 +52,13 @@ impl Worker {
         };
         self.update(|s| s.unread = unread);
         let _ = self.updates.send(InboxUpdate::Read { ids, read });
-        if !server_ids.is_empty() {
-            if let Err(e) = self
+        if !server_ids.is_empty()
+            && let Err(e) = self
                 .api
                 .mark_read(&self.tokens.access, &server_ids, read)
                 .await
-            {
-                tracing::debug!(error = %e, "read state not synced to the server");
-            }
+        {
+            tracing::debug!(error = %e, "read state not synced to the server");
         }
     }
 }

@@ -45,7 +45,7 @@ pub enum InboxUpdate {
     /// A notification action: open the details of an item (and its URL, when
     /// it is safe: http(s) on the server's own origin).
     Open {
-        item: Item,
+        item: Box<Item>,
         url: Option<String>,
     },
 }

@@ -75,11 +75,10 @@ impl Worker {
                     }
                 }
                 caught = caught_rx.recv() => {
-                    if let Some(caught) = caught {
-                        if let Some(at) = self.handle_caught_up(caught).await {
+                    if let Some(caught) = caught
+                        && let Some(at) = self.handle_caught_up(caught).await {
                             flush_at = Some(flush_at.map_or(at, |f| f.min(at)));
                         }
-                    }
                 }
                 _ = flush => {
                     flush_at = None;

@@ -108,10 +108,8 @@ impl Supervisor {
             .await;
             match self.wait(delay).await {
                 Some(LinkCommand::Shutdown) => break,
-                Some(LinkCommand::Pause) => {
-                    if !self.paused().await {
-                        break;
-                    }
+                Some(LinkCommand::Pause) if !self.paused().await => {
+                    break;
                 }
                 Some(LinkCommand::ReconnectNow | LinkCommand::NetworkUp) => attempt = 0,
                 _ => {}

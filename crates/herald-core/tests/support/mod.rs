@@ -282,8 +282,7 @@ pub struct Blackhole {
 
 impl Blackhole {
     pub async fn start(target: SocketAddr) -> Blackhole {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use std::sync::atomic::AtomicBool;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let silent = Arc::new(AtomicBool::new(false));
@@ -293,47 +292,10 @@ impl Blackhole {
                 let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                     continue;
                 };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let f1 = flag.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let Ok(n) = cr.read(&mut buf).await else {
-                            break;
-                        };
-                        if n == 0 {
-                            break;
-                        }
-                        if f1.load(Ordering::Relaxed) {
-                            continue;
-                        }
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    // Hold the write half open: a silent peer sends no FIN.
-                    std::future::pending::<()>().await;
-                });
-                let f2 = flag.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let Ok(n) = sr.read(&mut buf).await else {
-                            break;
-                        };
-                        if n == 0 {
-                            break;
-                        }
-                        if f2.load(Ordering::Relaxed) {
-                            continue;
-                        }
-                        if cw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    std::future::pending::<()>().await;
-                });
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, flag.clone()));
+                tokio::spawn(pump(sr, cw, flag.clone()));
             }
         });
         Blackhole { addr, silent }
@@ -344,4 +306,27 @@ impl Blackhole {
         self.silent
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Copies `from` to `to` until `silent`; then swallows what comes and keeps
+/// `to` open, because a silent peer sends no FIN either.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if silent.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    std::future::pending::<()>().await;
 }

@@ -21,18 +21,17 @@ pub async fn emit(
     Json(body): Json<EmitRequest>,
 ) -> Result<(StatusCode, Json<EmitResponse>), ApiError> {
     let event = validate(body)?;
-    if let Audience::User(id) = event.audience {
-        if state
+    if let Audience::User(id) = event.audience
+        && state
             .db
             .call(move |conn| user::find_by_id(conn, id))
             .await?
             .is_none()
-        {
-            return Err(ApiError::invalid(
-                "unknown_user",
-                format!("no user with id {id}"),
-            ));
-        }
+    {
+        return Err(ApiError::invalid(
+            "unknown_user",
+            format!("no user with id {id}"),
+        ));
     }
     let stored = state
         .hub

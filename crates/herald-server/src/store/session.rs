@@ -75,7 +75,9 @@ pub enum Redeemed {
 /// Marks a refresh token used, in one transaction.
 pub fn redeem(conn: &mut Connection, token: &str) -> Result<Redeemed, StoreError> {
     let tx = conn.transaction()?;
-    let row: Option<(String, i64, Option<i64>, u64, Option<i64>)> = tx
+    // (session id, expires at, used at, user id, session revoked at)
+    type Row = (String, i64, Option<i64>, u64, Option<i64>);
+    let row: Option<Row> = tx
         .query_row(
             "SELECT t.session_id, t.expires_at, t.used_at, s.user_id, s.revoked_at
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?1",
