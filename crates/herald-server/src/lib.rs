@@ -34,6 +34,7 @@ pub mod server;
 pub mod socket;
 pub mod state;
 pub mod store;
+mod text;
 pub mod token;
 
 pub use config::{Config, LoginLimit};

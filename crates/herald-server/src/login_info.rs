@@ -8,6 +8,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use herald_proto::LoginInfo;
 use maxminddb::geoip2;
 
+use crate::text::one_line;
+
 const UNKNOWN_DEVICE: &str = "Unknown device";
 const UNKNOWN_LOCATION: &str = "Unknown location";
 const LOCAL_NETWORK: &str = "Local network";
@@ -74,7 +76,7 @@ fn format_place(record: &geoip2::City<'_>) -> Option<String> {
     let english = |names: Option<&std::collections::BTreeMap<&str, &str>>| {
         names
             .and_then(|n| n.get("en"))
-            .map(|name| clean(name, MAX_DEVICE_CHARS))
+            .map(|name| one_line(name, MAX_DEVICE_CHARS))
             .filter(|name| !name.is_empty())
     };
     let city = record.city.as_ref().and_then(|c| english(c.names.as_ref()));
@@ -128,12 +130,12 @@ pub fn describe_device(user_agent: Option<&str>) -> String {
             text.push_str(" on ");
             text.push_str(parsed.os);
         }
-        return clean(&text, MAX_DEVICE_CHARS);
+        return one_line(&text, MAX_DEVICE_CHARS);
     }
     // Not a browser woothee knows (a CLI, a script): its first product token
     // still says more than nothing, e.g. "curl/8.5.0".
     let product = agent.split_whitespace().next().unwrap_or_default();
-    let product = clean(product, MAX_DEVICE_CHARS);
+    let product = one_line(product, MAX_DEVICE_CHARS);
     if product.is_empty() {
         UNKNOWN_DEVICE.to_string()
     } else {
@@ -202,22 +204,6 @@ fn is_local_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00
         // fe80::/10, link-local.
         || (first & 0xffc0) == 0xfe80
-}
-
-/// Drops control characters (so a header value cannot smuggle line breaks
-/// into an email or a log), folds runs of whitespace, and caps the length.
-fn clean(text: &str, max_chars: usize) -> String {
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect();
-    words
-        .join(" ")
-        .chars()
-        .take(max_chars)
-        .collect::<String>()
-        .trim_end()
-        .to_string()
 }
 
 fn truncate(text: &str, max_bytes: usize) -> &str {

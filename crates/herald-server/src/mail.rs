@@ -7,6 +7,8 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::text::one_line;
+
 /// Lettre's own timeout; it only bounds connecting (its async transport
 /// reads replies without one), so [`Mailer`] adds an overall deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -185,21 +187,6 @@ fn login_alert_text(name: &str, info: &LoginInfo) -> String {
         location = field(&info.location),
         ip = field(&info.ip),
     )
-}
-
-/// Control characters out, whitespace folded, length capped.
-fn one_line(text: &str, max_chars: usize) -> String {
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect();
-    words
-        .join(" ")
-        .chars()
-        .take(max_chars)
-        .collect::<String>()
-        .trim_end()
-        .to_string()
 }
 
 /// `scheme://user:***@host…`: the URL minus its password.
