@@ -109,6 +109,11 @@ impl Api {
             .unwrap_or_else(|_| self.origin.clone())
     }
 
+    /// Sends a request; a transport failure is [`ApiError::Unreachable`].
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        request.send().await.map_err(|e| self.unreachable(e))
+    }
+
     fn unreachable(&self, e: reqwest::Error) -> ApiError {
         ApiError::Unreachable {
             server: self.origin(),
@@ -119,19 +124,10 @@ impl Api {
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, ApiError> {
         let body = serde_json::json!({ "email": email, "password": password });
         let response = self
-            .http
-            .post(self.url("/api/auth/login"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+            .send(self.http.post(self.url("/api/auth/login")).json(&body))
+            .await?;
         match response.status().as_u16() {
-            200 | 201 => session_from(
-                response
-                    .json()
-                    .await
-                    .map_err(|e| ApiError::BadAnswer(e.to_string()))?,
-            ),
+            200 | 201 => session_from(json_body(response).await?),
             400 | 401 | 403 => Err(ApiError::BadCredentials),
             429 => Err(ApiError::TooManyAttempts {
                 retry_after: retry_after(&response),
@@ -145,19 +141,10 @@ impl Api {
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ApiError> {
         let body = serde_json::json!({ "refreshToken": refresh_token });
         let response = self
-            .http
-            .post(self.url("/api/auth/refresh"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+            .send(self.http.post(self.url("/api/auth/refresh")).json(&body))
+            .await?;
         match response.status().as_u16() {
-            200 | 201 => session_from(
-                response
-                    .json()
-                    .await
-                    .map_err(|e| ApiError::BadAnswer(e.to_string()))?,
-            ),
+            200 | 201 => session_from(json_body(response).await?),
             404 | 405 => Err(ApiError::Unsupported("token refresh")),
             400 | 401 | 403 => Err(ApiError::SessionExpired),
             _ => Err(server_error(response).await),
@@ -173,7 +160,7 @@ impl Api {
         if let Some(refresh) = &tokens.refresh {
             request = request.json(&serde_json::json!({ "refreshToken": refresh }));
         }
-        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let response = self.send(request).await?;
         match response.status().as_u16() {
             200..=299 | 401 | 404 | 405 => Ok(()),
             _ => Err(server_error(response).await),
@@ -187,19 +174,10 @@ impl Api {
         url.query_pairs_mut()
             .append_pair("after", &after.to_string())
             .append_pair("limit", &limit.to_string());
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let response = self.send(self.http.get(url).bearer_auth(token)).await?;
         match response.status().as_u16() {
             200 => {
-                let body: Value = response
-                    .json()
-                    .await
-                    .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
+                let body: Value = json_body(response).await?;
                 let items = body
                     .get("items")
                     .and_then(Value::as_array)
@@ -231,13 +209,13 @@ impl Api {
             read,
         };
         let response = self
-            .http
-            .post(self.url("/api/notifications/read"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+            .send(
+                self.http
+                    .post(self.url("/api/notifications/read"))
+                    .bearer_auth(token)
+                    .json(&body),
+            )
+            .await?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             401 => Err(ApiError::SessionExpired),
@@ -249,12 +227,12 @@ impl Api {
     /// Asks the server for one test event of each type.
     pub async fn self_test(&self, token: &str) -> Result<(), ApiError> {
         let response = self
-            .http
-            .post(self.url("/api/notifications/test"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+            .send(
+                self.http
+                    .post(self.url("/api/notifications/test"))
+                    .bearer_auth(token),
+            )
+            .await?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             401 => Err(ApiError::SessionExpired),
@@ -286,6 +264,13 @@ pub fn normalize_server(server: &str) -> Result<Url, ApiError> {
         return Err(bad());
     }
     Url::parse(&url.origin().ascii_serialization()).map_err(|_| bad())
+}
+
+async fn json_body(response: reqwest::Response) -> Result<Value, ApiError> {
+    response
+        .json()
+        .await
+        .map_err(|e| ApiError::BadAnswer(e.to_string()))
 }
 
 fn retry_after(response: &reqwest::Response) -> u64 {
