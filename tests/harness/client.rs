@@ -73,29 +73,21 @@ impl Herald {
 
     /// Runs `herald ARGS` to completion, with `stdin` as its input.
     pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run herald");
-        let mut input = child.stdin.take().expect("stdin");
-        input
-            .write_all(stdin.unwrap_or("").as_bytes())
-            .await
-            .expect("write stdin");
-        drop(input);
-        let output = tokio::time::timeout(WAIT, child.wait_with_output())
-            .await
-            .expect("herald finished in time")
-            .expect("output");
-        Output {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        let mut command = self.command();
+        command.args(args);
+        run_to_end(command, stdin).await
+    }
+
+    /// Runs `herald ARGS` with extra environment variables.
+    pub async fn run_with_env(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut command = self.command();
+        command.args(args).envs(env.iter().copied());
+        run_to_end(command, stdin).await
     }
 
     pub async fn login(&self, server: &str, email: &str, password: &str) -> Output {
@@ -159,6 +151,31 @@ impl Herald {
             lines,
             seen: Vec::new(),
         }
+    }
+}
+
+/// Runs `command` to completion with `stdin` as its input.
+async fn run_to_end(mut command: Command, stdin: Option<&str>) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run herald");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("herald finished in time")
+        .expect("output");
+    Output {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 

@@ -179,3 +179,44 @@ async fn doctor_reports_each_service_and_what_to_do() {
         "a failed check fails the command"
     );
 }
+
+#[tokio::test]
+async fn without_a_keyring_sign_in_fails_clearly_and_writes_nothing() {
+    let server = ServerProcess::start(&[]).await;
+    let (password, _) = server.add_user("gina@example.com", "user");
+    let herald = Herald::new("nokeyring");
+    let output = herald
+        .run_with_env(
+            &[
+                "--server",
+                &server.url,
+                "login",
+                "--email",
+                "gina@example.com",
+                "--password-stdin",
+            ],
+            Some(&password),
+            &[
+                ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus"),
+                ("HERALD_KEYRING_TIMEOUT_MS", "3000"),
+            ],
+        )
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output.stderr.contains("no keyring is reachable"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("never in a file"),
+        "{}",
+        output.stderr
+    );
+    // No plaintext fallback: no settings, no history, nothing in the home.
+    assert!(!herald.config_dir.exists() && !herald.data_dir.exists());
+    let home: Vec<_> = std::fs::read_dir(herald.root.join("home"))
+        .expect("home")
+        .collect();
+    assert!(home.is_empty(), "nothing written under HOME: {home:?}");
+}

@@ -53,7 +53,13 @@ pub async fn sign_in(
     let session = api.login(email, password).await?;
     let key = secret_key(&api, email);
     let tokens = session.tokens.clone();
-    blocking(move || store.save(&key, &tokens)).await?;
+    if let Err(e) = blocking(move || store.save(&key, &tokens)).await {
+        // Nowhere to keep the tokens: do not leave a live session behind.
+        if let Err(logout) = api.logout(&session.tokens).await {
+            tracing::warn!(error = %logout, "the unusable session could not be revoked");
+        }
+        return Err(e.into());
+    }
     let mut settings = Settings::load(paths)?;
     settings.server = Some(api.origin());
     settings.account = Some(email.to_owned());
