@@ -351,3 +351,105 @@ async fn without_a_notification_daemon_events_still_reach_the_history_with_a_war
     until(&mut status, "stored", |_| server_ids(&engine).contains(&id)).await;
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn this_was_me_marks_the_alert_read_here_and_on_the_server_and_view_opens_only_safe_urls() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("admin@example.com", Role::Admin);
+    let alice = hub.add_user("alice@example.com", Role::User);
+    let admin = hub.token("admin@example.com").await;
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let (actions, rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = herald_core::engine::Engine::start(device.parts(fast_link()), rx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut status = engine.status();
+    let mut updates = engine.updates();
+    until(&mut status, "caught up", |s| {
+        s.catch_up == CatchUpSupport::Available
+    })
+    .await;
+    // A login elsewhere, and an order whose URL points off the server.
+    let _ = hub.token("alice@example.com").await;
+    let mut order = order(alice, 3);
+    order["url"] = serde_json::json!("https://evil.example.net/phish");
+    hub.emit(&admin, order).await;
+    let mut items: Vec<herald_core::inbox::Item> = Vec::new();
+    while !(items.iter().any(|i| i.kind == "order_update")
+        && items
+            .iter()
+            .filter(|i| i.kind == "login_notification")
+            .count()
+            >= 2)
+    {
+        match tokio::time::timeout(support::WAIT, updates.recv()).await {
+            Ok(Ok(herald_core::engine::InboxUpdate::Added(added))) => items.extend(added),
+            Ok(Ok(_)) => {}
+            other => panic!("no update: {other:?}"),
+        }
+    }
+    let login = items
+        .iter()
+        .find(|i| i.kind == "login_notification")
+        .unwrap_or_else(|| panic!("{items:?}"));
+    let order = items
+        .iter()
+        .find(|i| i.kind == "order_update")
+        .unwrap_or_else(|| panic!("{items:?}"));
+
+    let click = |item: i64, action: &str| herald_core::notify::ActionInvoked {
+        item_id: Some(item),
+        action: action.into(),
+    };
+    let _ = actions.send(click(login.id, herald_core::notify::ACTION_THIS_WAS_ME));
+    let _ = actions.send(click(order.id, herald_core::notify::ACTION_VIEW));
+    let mut read = Vec::new();
+    let opened = loop {
+        match tokio::time::timeout(support::WAIT, updates.recv()).await {
+            Ok(Ok(herald_core::engine::InboxUpdate::Read { ids, read: true })) => read.extend(ids),
+            Ok(Ok(herald_core::engine::InboxUpdate::Open { item, url })) => break (item, url),
+            Ok(Ok(_)) => {}
+            other => panic!("no update: {other:?}"),
+        }
+    };
+    assert!(read.contains(&login.id), "this was me marks the alert read");
+    assert_eq!(opened.0.id, order.id);
+    assert_eq!(
+        opened.1, None,
+        "a URL off the server's origin is never opened"
+    );
+    // The server heard of it: a fresh catch-up shows the alert read.
+    let token = device
+        .store
+        .load(&herald_core::secret::SecretKey::new(
+            hub.url.clone(),
+            "alice@example.com",
+        ))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("tokens"))
+        .access;
+    let api = herald_core::api::Api::new(&hub.url).unwrap_or_else(|e| panic!("{e}"));
+    let server_id = login.server_id.unwrap_or_default();
+    let synced = tokio::time::timeout(support::WAIT, async {
+        loop {
+            let page = api
+                .catch_up(&token, server_id - 1, 1)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            if page
+                .items
+                .first()
+                .and_then(|i| i.get("read"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(true)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(synced.is_ok(), "the read state reached the server");
+    engine.shutdown().await;
+}
