@@ -125,7 +125,7 @@ async fn login(paths: &Paths, server: Option<String>, email: &str) -> anyhow::Re
         .unwrap_or_else(|| email.to_owned());
     eprintln!(
         "signed in to {} as {who}; the tokens are in the OS keyring",
-        normalize_server(&server)?
+        normalize_server(&server)?.as_str().trim_end_matches('/')
     );
     Ok(())
 }
