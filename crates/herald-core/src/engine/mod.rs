@@ -133,6 +133,7 @@ impl Engine {
             catching_up: None,
             caught_up: Vec::new(),
             connection_base: 0,
+            refresh_at: tokio::time::Instant::now(),
             markup: parts.markup,
         };
         let task = tokio::spawn(worker.run(link_rx, command_rx, action_rx));

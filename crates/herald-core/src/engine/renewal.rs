@@ -4,14 +4,35 @@ use std::time::Duration;
 
 use super::worker::Worker;
 use crate::api::ApiError;
+use crate::auth::token_expiry;
 use crate::link::LinkCommand;
 use crate::session::{blocking, next_refresh};
+
+/// How soon to try again after a renewal failed for a passing reason.
+const RETRY: Duration = Duration::from_secs(30);
+/// "Never", for a token that cannot expire or a session that has ended.
+const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
 use crate::status::{ConnectionState, SignOutReason};
 
 impl Worker {
-    pub(super) fn refresh_deadline(&self) -> tokio::time::Instant {
-        let delay = next_refresh(&self.tokens).unwrap_or(Duration::from_secs(365 * 24 * 3600));
-        tokio::time::Instant::now() + delay
+    /// Sets when to act on the token next: at 80% of its life; without a
+    /// refresh token (the seed's servers), just after it expires, to tell the
+    /// user; after a failed attempt, in [`RETRY`], not every second while
+    /// offline. Every path that changes the token comes through here.
+    pub(super) fn schedule_refresh(&mut self, failed: bool) {
+        let delay = if failed {
+            Some(RETRY)
+        } else if self.tokens.refresh.is_some() {
+            next_refresh(&self.tokens)
+        } else {
+            token_expiry(&self.tokens.access).map(|expiry| {
+                (expiry - chrono::Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    + Duration::from_secs(1)
+            })
+        };
+        self.refresh_at = tokio::time::Instant::now() + delay.unwrap_or(NEVER);
     }
 
     /// Renews the access token; on refusal the session is over.
@@ -19,8 +40,8 @@ impl Worker {
         let Some(refresh) = self.tokens.refresh.clone() else {
             // A seed server: no refresh token. Once the token has expired,
             // the user must sign in again.
-            let expired = crate::auth::token_expiry(&self.tokens.access)
-                .is_some_and(|t| t <= chrono::Utc::now());
+            let expired =
+                token_expiry(&self.tokens.access).is_some_and(|t| t <= chrono::Utc::now());
             if expired
                 || matches!(
                     self.status.borrow().state,
@@ -29,6 +50,7 @@ impl Worker {
             {
                 self.end_session(SignOutReason::SessionExpired).await;
             }
+            self.schedule_refresh(false);
             return;
         };
         match self.api.refresh(&refresh).await {
@@ -42,11 +64,15 @@ impl Worker {
                 self.tokens = session.tokens;
                 let _ = self.token_tx.send(Some(self.tokens.access.clone()));
                 tracing::info!("access token renewed");
+                self.schedule_refresh(false);
             }
             Err(ApiError::SessionExpired | ApiError::Unsupported(_)) => {
                 self.end_session(SignOutReason::SessionExpired).await;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot renew the token now; retrying later"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the token now; retrying later");
+                self.schedule_refresh(true);
+            }
         }
     }
 
@@ -64,5 +90,7 @@ impl Worker {
         });
         let _ = self.token_tx.send(None);
         self.link.send(LinkCommand::Shutdown);
+        // Nothing left to renew.
+        self.refresh_at = tokio::time::Instant::now() + NEVER;
     }
 }

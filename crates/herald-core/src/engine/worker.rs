@@ -40,6 +40,8 @@ pub(super) struct Worker {
     pub(super) caught_up: Vec<Item>,
     /// The inbox cursor when the current connection was confirmed.
     pub(super) connection_base: u64,
+    /// When to renew the token (or, without a refresh token, to end the session).
+    pub(super) refresh_at: tokio::time::Instant,
     pub(super) markup: bool,
 }
 
@@ -52,7 +54,7 @@ impl Worker {
     ) {
         let (caught_tx, mut caught_rx) = mpsc::channel::<CaughtUp>(4);
         let mut flush_at: Option<tokio::time::Instant> = None;
-        let mut refresh_at = self.refresh_deadline();
+        self.schedule_refresh(false);
         loop {
             let flush = async {
                 match flush_at {
@@ -85,10 +87,7 @@ impl Worker {
                     let toasts = self.policy.flush(self.markup, tokio::time::Instant::now());
                     self.show(toasts);
                 }
-                _ = tokio::time::sleep_until(refresh_at) => {
-                    self.refresh().await;
-                    refresh_at = self.refresh_deadline();
-                }
+                _ = tokio::time::sleep_until(self.refresh_at) => self.refresh().await,
                 action = actions.recv() => {
                     if let Some(action) = action {
                         self.handle_action(action).await;
