@@ -68,7 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             unread,
             search,
         } => {
-            let inbox = open_inbox(&paths, cli.server)?;
+            let inbox = open_inbox(&paths, &settings(&paths, cli.server)?)?;
             let query = ListQuery {
                 kind,
                 unread_only: unread,
@@ -130,16 +130,13 @@ async fn login(paths: &Paths, server: Option<String>, email: &str) -> anyhow::Re
     Ok(())
 }
 
-fn open_inbox(paths: &Paths, server: Option<String>) -> anyhow::Result<Inbox> {
-    let settings = settings(paths, server)?;
+/// The history of the configured server (the inbox normalises the origin).
+fn open_inbox(paths: &Paths, settings: &Settings) -> anyhow::Result<Inbox> {
     let server = settings
         .server
+        .as_deref()
         .ok_or_else(|| anyhow!("no server yet: run `herald --server URL login ...`"))?;
-    let origin = normalize_server(&server)?;
-    Ok(Inbox::open(
-        &paths.inbox_file(),
-        origin.as_str().trim_end_matches('/'),
-    )?)
+    Ok(Inbox::open(&paths.inbox_file(), server)?)
 }
 
 fn print_item(item: &Item, json: bool) -> anyhow::Result<()> {
@@ -280,7 +277,8 @@ async fn read(
     ids: &[i64],
     read: bool,
 ) -> anyhow::Result<()> {
-    let mut inbox = open_inbox(paths, server.clone())?;
+    let settings = settings(paths, server)?;
+    let mut inbox = open_inbox(paths, &settings)?;
     let changed = inbox.set_read(ids, read)?;
     let server_ids: Vec<u64> = ids
         .iter()
@@ -291,7 +289,6 @@ async fn read(
     if server_ids.is_empty() {
         return Ok(());
     }
-    let settings = settings(paths, server)?;
     match session::stored_tokens(&settings, keyring()).await {
         Ok((api, _, tokens)) => {
             if let Err(e) = api.mark_read(&tokens.access, &server_ids, read).await {
@@ -304,13 +301,13 @@ async fn read(
 }
 
 async fn status(paths: &Paths, server: Option<String>, json: bool) -> anyhow::Result<()> {
-    let settings = settings(paths, server.clone())?;
+    let settings = settings(paths, server)?;
     let credentials = match session::stored_tokens(&settings, keyring()).await {
         Ok(_) => "in the keyring".to_owned(),
         Err(SessionError::NotSignedIn) => "none (not signed in)".to_owned(),
         Err(e) => format!("unreadable: {e}"),
     };
-    let (unread, total) = match open_inbox(paths, server) {
+    let (unread, total) = match open_inbox(paths, &settings) {
         Ok(inbox) => (inbox.unread_count()?, inbox.count()?),
         Err(_) => (0, 0),
     };

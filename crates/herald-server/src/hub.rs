@@ -162,9 +162,9 @@ impl Doomed {
 
     /// Retries every pending disconnect; forgets sockets that are gone.
     fn retry(&mut self, io: &SocketIo) {
-        let live: HashSet<Sid> = io.sockets().into_iter().map(|s| s.id).collect();
-        self.0.retain(|sid| live.contains(sid));
-        for socket in io.sockets() {
+        let sockets = io.sockets();
+        self.0.retain(|sid| sockets.iter().any(|s| s.id == *sid));
+        for socket in sockets {
             if self.0.contains(&socket.id) && socket.clone().disconnect().is_ok() {
                 self.0.remove(&socket.id);
             }
