@@ -90,6 +90,16 @@ impl Herald {
         run_to_end(command, stdin).await
     }
 
+    /// Signs in and asserts that it worked.
+    pub async fn login_ok(&self, server: &str, email: &str, password: &str) {
+        let output = self.login(server, email, password).await;
+        assert!(
+            output.status.success(),
+            "login of {email} failed: {}",
+            output.stderr
+        );
+    }
+
     pub async fn login(&self, server: &str, email: &str, password: &str) -> Output {
         self.run(
             &[

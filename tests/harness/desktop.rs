@@ -79,6 +79,17 @@ impl NotifyMonitor {
         }
     }
 
+    /// Closes every open toast first (earlier tests' critical toasts never
+    /// expire and would take dunst's position 0), then starts watching.
+    pub async fn start_clean() -> NotifyMonitor {
+        let closed = std::process::Command::new("dunstctl")
+            .arg("close-all")
+            .status()
+            .expect("dunstctl");
+        assert!(closed.success(), "dunstctl close-all");
+        NotifyMonitor::start().await
+    }
+
     /// The next Notify call within `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<NotifyCall> {
         tokio::time::timeout(timeout, self.calls.recv())

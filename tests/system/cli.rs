@@ -85,22 +85,10 @@ async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
     let (password, alice) = server.add_user("carol@example.com", "user");
     let admin = server.token("admin@example.com", &admin_pw).await;
     let herald = Herald::new("notify");
-    assert!(
-        herald
-            .login(&server.url, "carol@example.com", &password)
-            .await
-            .status
-            .success()
-    );
-    // Earlier tests' toasts (critical ones never expire) would take position 0.
-    assert!(
-        std::process::Command::new("dunstctl")
-            .arg("close-all")
-            .status()
-            .expect("dunstctl")
-            .success()
-    );
-    let mut monitor = NotifyMonitor::start().await;
+    herald
+        .login_ok(&server.url, "carol@example.com", &password)
+        .await;
+    let mut monitor = NotifyMonitor::start_clean().await;
     let mut listen = herald.listen(&["--json"]);
     listen.wait_status("Connected").await;
     // Catch-up brings this device's own login alert first; it must not toast.
@@ -147,13 +135,9 @@ async fn doctor_reports_each_service_and_what_to_do() {
     let server = ServerProcess::start(&[]).await;
     let (password, _) = server.add_user("frank@example.com", "user");
     let herald = Herald::new("doctor");
-    assert!(
-        herald
-            .login(&server.url, "frank@example.com", &password)
-            .await
-            .status
-            .success()
-    );
+    herald
+        .login_ok(&server.url, "frank@example.com", &password)
+        .await;
     let output = herald.run(&["doctor"], None).await;
     let report = output.stdout;
     let line = |name: &str| {

@@ -12,23 +12,10 @@ use serde_json::json;
 async fn malformed_oversized_marked_up_and_hostile_events_are_handled_and_counted() {
     let seed = SeedServer::start("1h").await;
     let herald = Herald::new("hostile");
-    assert!(
-        herald
-            .login(&seed.url, "alice@example.com", "alice-password")
-            .await
-            .status
-            .success()
-    );
-    // Toasts left by earlier tests (critical ones never expire) would take
-    // position 0; this binary has no other test, so nothing new arrives.
-    assert!(
-        std::process::Command::new("dunstctl")
-            .arg("close-all")
-            .status()
-            .expect("dunstctl")
-            .success()
-    );
-    let mut monitor = NotifyMonitor::start().await;
+    herald
+        .login_ok(&seed.url, "alice@example.com", "alice-password")
+        .await;
+    let mut monitor = NotifyMonitor::start_clean().await;
     let mut listen = herald.listen(&["--json"]);
     listen.wait_status("Connected").await;
 

@@ -29,13 +29,7 @@ async fn a_server_killed_mid_burst_loses_none_of_10000_events() {
         )
     };
     let herald = Herald::new("burst");
-    assert!(
-        herald
-            .login(&url, "alice@example.com", &alice_pw)
-            .await
-            .status
-            .success()
-    );
+    herald.login_ok(&url, "alice@example.com", &alice_pw).await;
     let mut listen = herald.listen(&["--json", "--no-desktop"]);
     listen.wait_status("Connected").await;
 
@@ -121,13 +115,7 @@ async fn events_sent_while_herald_is_stopped_arrive_once_with_one_summary_toast(
     let (pw, erin) = server.add_user("erin@example.com", "user");
     let admin = server.token("admin@example.com", &admin_pw).await;
     let herald = Herald::new("stopped");
-    assert!(
-        herald
-            .login(&server.url, "erin@example.com", &pw)
-            .await
-            .status
-            .success()
-    );
+    herald.login_ok(&server.url, "erin@example.com", &pw).await;
     let mut listen = herald.listen(&["--json"]);
     listen.wait_status("Connected").await;
     // Its own login alert arrives by catch-up; then it is fully up to date.

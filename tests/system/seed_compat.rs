@@ -65,13 +65,9 @@ async fn sign_in_events_and_notifications_work_and_the_missing_catch_up_is_said(
 async fn an_expired_seed_token_signs_out_with_the_reason() {
     let seed = SeedServer::start("3s").await;
     let herald = Herald::new("expiry");
-    assert!(
-        herald
-            .login(&seed.url, "alice@example.com", "alice-password")
-            .await
-            .status
-            .success()
-    );
+    herald
+        .login_ok(&seed.url, "alice@example.com", "alice-password")
+        .await;
     let mut listen = herald.listen(&["--no-desktop"]);
     listen.wait_status("Connected").await;
     let (status, lines) = tokio::time::timeout(Duration::from_secs(20), listen.finish())

@@ -29,11 +29,7 @@ fn server_ids(engine: &herald_core::engine::Engine) -> BTreeSet<u64> {
 
 #[tokio::test]
 async fn an_event_is_stored_shown_and_counted() {
-    let hub = Hub::start(|_| {}).await;
-    hub.add_user("admin@example.com", Role::Admin);
-    let alice = hub.add_user("alice@example.com", Role::User);
-    let admin = hub.token("admin@example.com").await;
-    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let (hub, alice, admin, device) = support::alice_and_admin(|_| {}).await;
     let engine = device.start(fast_link()).await;
     let mut status = engine.status();
     let mut updates = engine.updates();
@@ -79,11 +75,7 @@ async fn an_event_is_stored_shown_and_counted() {
 
 #[tokio::test]
 async fn events_sent_while_stopped_arrive_once_as_one_summary() {
-    let hub = Hub::start(|_| {}).await;
-    hub.add_user("admin@example.com", Role::Admin);
-    let alice = hub.add_user("alice@example.com", Role::User);
-    let admin = hub.token("admin@example.com").await;
-    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let (hub, alice, admin, device) = support::alice_and_admin(|_| {}).await;
     let engine = device.start(fast_link()).await;
     let mut status = engine.status();
     until(&mut status, "catch-up done", |s| {
@@ -326,11 +318,7 @@ impl herald_core::notify::Notifier for NoDaemon {
 
 #[tokio::test]
 async fn without_a_notification_daemon_events_still_reach_the_history_with_a_warning() {
-    let hub = Hub::start(|_| {}).await;
-    hub.add_user("admin@example.com", Role::Admin);
-    let alice = hub.add_user("alice@example.com", Role::User);
-    let admin = hub.token("admin@example.com").await;
-    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let (hub, alice, admin, device) = support::alice_and_admin(|_| {}).await;
     let mut parts = device.parts(fast_link());
     parts.notifier = Some(std::sync::Arc::new(NoDaemon));
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -354,11 +342,7 @@ async fn without_a_notification_daemon_events_still_reach_the_history_with_a_war
 
 #[tokio::test]
 async fn this_was_me_marks_the_alert_read_here_and_on_the_server_and_view_opens_only_safe_urls() {
-    let hub = Hub::start(|_| {}).await;
-    hub.add_user("admin@example.com", Role::Admin);
-    let alice = hub.add_user("alice@example.com", Role::User);
-    let admin = hub.token("admin@example.com").await;
-    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let (hub, alice, admin, device) = support::alice_and_admin(|_| {}).await;
     let (actions, rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = herald_core::engine::Engine::start(device.parts(fast_link()), rx)
         .await

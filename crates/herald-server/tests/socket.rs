@@ -10,6 +10,16 @@ use serde_json::{Value, json};
 use support::socket::{Seen, connect_error_payload};
 use support::{SocketClient, TestServer};
 
+/// Connects with `token`, expects a refusal with `code`; returns the error text.
+async fn refused(url: &str, token: Option<&str>, code: ConnectErrorCode) -> String {
+    let error = SocketClient::connect(url, token)
+        .await
+        .err()
+        .expect("the handshake is refused");
+    assert_eq!(refused_code(&error), Some(code), "{error}");
+    error
+}
+
 fn refused_code(error: &str) -> Option<ConnectErrorCode> {
     ConnectErrorCode::from_connect_error(&connect_error_payload(error))
 }
@@ -24,33 +34,9 @@ async fn handshake_is_accepted_with_a_token_and_refused_with_each_code() {
         .expect("accepted");
     socket.disconnect().await;
 
-    let error = SocketClient::connect(&server.url, None)
-        .await
-        .err()
-        .expect("refused without auth");
-    assert_eq!(
-        refused_code(&error),
-        Some(ConnectErrorCode::NoToken),
-        "{error}"
-    );
-    let error = SocketClient::connect(&server.url, Some(""))
-        .await
-        .err()
-        .expect("refused with empty token");
-    assert_eq!(
-        refused_code(&error),
-        Some(ConnectErrorCode::NoToken),
-        "{error}"
-    );
-    let error = SocketClient::connect(&server.url, Some("garbage"))
-        .await
-        .err()
-        .expect("refused");
-    assert_eq!(
-        refused_code(&error),
-        Some(ConnectErrorCode::BadToken),
-        "{error}"
-    );
+    refused(&server.url, None, ConnectErrorCode::NoToken).await;
+    refused(&server.url, Some(""), ConnectErrorCode::NoToken).await;
+    refused(&server.url, Some("garbage"), ConnectErrorCode::BadToken).await;
 
     let mut claims: Value = serde_json::from_slice(
         &base64::Engine::decode(
@@ -67,15 +53,7 @@ async fn handshake_is_accepted_with_a_token_and_refused_with_each_code() {
         &jsonwebtoken::EncodingKey::from_secret(support::server::JWT_SECRET.as_bytes()),
     )
     .expect("sign");
-    let error = SocketClient::connect(&server.url, Some(&expired))
-        .await
-        .err()
-        .expect("refused");
-    assert_eq!(
-        refused_code(&error),
-        Some(ConnectErrorCode::Expired),
-        "{error}"
-    );
+    let error = refused(&server.url, Some(&expired), ConnectErrorCode::Expired).await;
     // The message keeps a human reason after the code.
     assert!(
         connect_error_payload(&error)["message"]
@@ -109,15 +87,7 @@ async fn signing_out_closes_that_sessions_sockets_and_refuses_its_token() {
             other => panic!("expected the server to close the socket, got {other:?}"),
         }
     }
-    let error = SocketClient::connect(&server.url, Some(&token))
-        .await
-        .err()
-        .expect("refused");
-    assert_eq!(
-        refused_code(&error),
-        Some(ConnectErrorCode::BadToken),
-        "{error}"
-    );
+    refused(&server.url, Some(&token), ConnectErrorCode::BadToken).await;
 }
 
 #[tokio::test]

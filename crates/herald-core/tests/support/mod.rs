@@ -154,6 +154,16 @@ impl Drop for Hub {
     }
 }
 
+/// A hub with an admin and alice, the admin's token, and alice's device.
+pub async fn alice_and_admin(tune: impl FnOnce(&mut Config)) -> (Hub, u64, String, Device) {
+    let hub = Hub::start(tune).await;
+    hub.add_user("admin@example.com", Role::Admin);
+    let alice = hub.add_user("alice@example.com", Role::User);
+    let admin = hub.token("admin@example.com").await;
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    (hub, alice, admin, device)
+}
+
 pub fn order(user: u64, n: u64) -> Value {
     json!({"to": {"user": user}, "type": "order_update", "title": "Order update",
            "message": format!("Order ord_{n} shipped"), "data": {"orderId": format!("ord_{n}"), "status": "shipped"}})
