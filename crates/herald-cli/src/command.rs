@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use herald_core::api::{Api, normalize_server};
+use herald_core::api::normalize_server;
 use herald_core::config::{Paths, Settings};
 use herald_core::doctor;
 use herald_core::engine::{Engine, EngineParts, InboxUpdate};
@@ -210,7 +210,7 @@ async fn listen(
                     }
                 }
                 Ok(InboxUpdate::Open { item, url }) => open(&item, url.as_deref()),
-                Ok(InboxUpdate::Read { .. }) => {}
+                Ok(InboxUpdate::Read { .. } | InboxUpdate::Deleted { .. } | InboxUpdate::Reset) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     eprintln!("warning: {n} updates not printed (see `herald history`)");
                 }
@@ -246,7 +246,7 @@ async fn listen(
 }
 
 /// Opens what "View Details" points at: the event's URL with the opener
-/// (`HERALD_OPENER`, else the desktop's), or the details on stderr.
+/// ([`herald_core::opener`]), or the details on stderr.
 fn open(item: &Item, url: Option<&str>) {
     eprintln!(
         "details: #{} [{}] {}: {}",
@@ -254,20 +254,8 @@ fn open(item: &Item, url: Option<&str>) {
     );
     let Some(url) = url else { return };
     eprintln!("open: {url}");
-    let opener = std::env::var("HERALD_OPENER")
-        .ok()
-        .filter(|o| !o.is_empty())
-        .unwrap_or_else(|| {
-            if cfg!(target_os = "macos") {
-                "open".into()
-            } else if cfg!(windows) {
-                "explorer".into()
-            } else {
-                "xdg-open".into()
-            }
-        });
-    if let Err(e) = std::process::Command::new(&opener).arg(url).spawn() {
-        eprintln!("warning: cannot run {opener}: {e}");
+    if let Err(e) = herald_core::opener::open(url) {
+        eprintln!("warning: {e}");
     }
 }
 
@@ -342,14 +330,7 @@ async fn status(paths: &Paths, server: Option<String>, json: bool) -> anyhow::Re
 
 async fn doctor(paths: &Paths, server: Option<String>) -> anyhow::Result<()> {
     let settings = settings(paths, server)?;
-    let store = keyring();
-    let probe = store.clone();
-    let mut checks = vec![
-        tokio::task::spawn_blocking(move || doctor::check_secret_service(probe.as_ref())).await?,
-        tokio::task::spawn_blocking(doctor::check_notifications).await?,
-        tokio::task::spawn_blocking(doctor::check_tray_host).await?,
-    ];
-    checks.extend(server_checks(&settings, store).await);
+    let checks = doctor::check_all(&settings, keyring()).await;
     let mut failed = 0;
     for check in &checks {
         let mark = if check.ok { "ok  " } else { "FAIL" };
@@ -363,73 +344,6 @@ async fn doctor(paths: &Paths, server: Option<String>) -> anyhow::Result<()> {
         bail!("{failed} check(s) failed");
     }
     Ok(())
-}
-
-async fn server_checks(settings: &Settings, store: Arc<dyn SecretStore>) -> Vec<doctor::Check> {
-    let check = |name: &str, ok: bool, detail: String, hint: Option<&str>| doctor::Check {
-        name: name.to_owned(),
-        ok,
-        detail,
-        hint: hint.map(str::to_owned),
-    };
-    let Some(server) = settings.server.as_deref() else {
-        return vec![check(
-            "server",
-            false,
-            "no server configured".into(),
-            Some("run `herald --server URL login ...`"),
-        )];
-    };
-    let api = match Api::new(server) {
-        Ok(api) => api,
-        Err(e) => {
-            return vec![check(
-                "server",
-                false,
-                e.to_string(),
-                Some("fix the server URL"),
-            )];
-        }
-    };
-    let mut checks = vec![match api.reachable().await {
-        Ok(()) => check("server", true, format!("{} answers", api.origin()), None),
-        Err(e) => check(
-            "server",
-            false,
-            e.to_string(),
-            Some("check the URL and the network"),
-        ),
-    }];
-    let catch_up = match session::stored_tokens(settings, store).await {
-        Ok((api, _, tokens)) => match api.catch_up(&tokens.access, u64::MAX >> 1, 1).await {
-            Ok(_) => check(
-                "catch-up",
-                true,
-                "the server sends what was missed while offline".into(),
-                None,
-            ),
-            Err(herald_core::api::ApiError::Unsupported(_)) => check(
-                "catch-up",
-                false,
-                "unavailable: events sent while Herald is offline are lost".into(),
-                Some("use herald-server, or a server with GET /api/notifications?after=ID"),
-            ),
-            Err(e) => check(
-                "catch-up",
-                false,
-                e.to_string(),
-                Some("run `herald login` again"),
-            ),
-        },
-        Err(e) => check(
-            "catch-up",
-            false,
-            format!("cannot check: {e}"),
-            Some("run `herald login` first"),
-        ),
-    };
-    checks.push(catch_up);
-    checks
 }
 
 /// SIGINT or SIGTERM. The handlers are installed when this is called, not

@@ -7,8 +7,13 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::api::{Api, ApiError};
+use crate::config::Settings;
 use crate::notify::desktop;
 use crate::secret::{SecretError, SecretKey, SecretStore, Tokens};
+use crate::session;
 
 /// How long a D-Bus probe of the doctor's own waits for an answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -143,6 +148,87 @@ pub const TRAY_HINT: &str = "no system tray host: on GNOME install and enable th
 /// `org.kde.StatusNotifierWatcher` is owned and reports a registered host.
 pub fn check_tray_host() -> Check {
     tray::check()
+}
+
+/// Every check, in the order a report shows them: the keyring, the
+/// notification server, the tray host, then the server.
+pub async fn check_all(settings: &Settings, store: Arc<dyn SecretStore>) -> Vec<Check> {
+    let probe = store.clone();
+    let desktop = tokio::task::spawn_blocking(move || {
+        vec![
+            check_secret_service(probe.as_ref()),
+            check_notifications(),
+            check_tray_host(),
+        ]
+    })
+    .await
+    .unwrap_or_default();
+    let mut checks = desktop;
+    checks.extend(check_server(settings, store).await);
+    checks
+}
+
+/// The server's checks: does it answer, and can it send what was missed.
+pub async fn check_server(settings: &Settings, store: Arc<dyn SecretStore>) -> Vec<Check> {
+    let check = |name: &str, ok: bool, detail: String, hint: Option<&str>| Check {
+        name: name.to_owned(),
+        ok,
+        detail,
+        hint: hint.map(str::to_owned),
+    };
+    let Some(server) = settings.server.as_deref() else {
+        return vec![check(
+            "server",
+            false,
+            "no server configured".into(),
+            Some("sign in with the server's URL"),
+        )];
+    };
+    let api = match Api::new(server) {
+        Ok(api) => api,
+        Err(e) => {
+            return vec![check(
+                "server",
+                false,
+                e.to_string(),
+                Some("fix the server URL"),
+            )];
+        }
+    };
+    let mut checks = vec![match api.reachable().await {
+        Ok(()) => check("server", true, format!("{} answers", api.origin()), None),
+        Err(e) => check(
+            "server",
+            false,
+            e.to_string(),
+            Some("check the URL and the network"),
+        ),
+    }];
+    let catch_up = match session::stored_tokens(settings, store).await {
+        Ok((api, _, tokens)) => match api.catch_up(&tokens.access, u64::MAX >> 1, 1).await {
+            Ok(_) => check(
+                "catch-up",
+                true,
+                "the server sends what was missed while offline".into(),
+                None,
+            ),
+            Err(ApiError::Unsupported(_)) => check(
+                "catch-up",
+                false,
+                "unavailable: events sent while Herald is offline are lost".into(),
+                Some("use herald-server, or a server with GET /api/notifications?after=ID"),
+            ),
+            Err(e) => check("catch-up", false, e.to_string(), Some("sign in again")),
+        },
+        Err(e) => check(
+            "catch-up",
+            false,
+            format!("cannot check: {e}"),
+            Some("sign in first"),
+        ),
+    };
+    checks.push(catch_up);
+    checks
 }
 
 /// Runs `f` on its own thread, waiting at most [`PROBE_TIMEOUT`].

@@ -7,17 +7,26 @@
 //! - [`notify`]: the desktop [`notify::Notifier`], the policy that decides
 //!   what to show, and safe rendering.
 //! - [`secret`]: the [`secret::SecretStore`] for tokens (the OS keyring).
+//! - [`engine`]: the one running client: link → inbox → policy → notifier.
+//! - [`controller`]: what a desktop shell drives: it outlives sign-in and
+//!   sign-out and owns at most one engine.
+//! - [`link`]: the Socket.IO connection and its supervisor.
+//! - [`session`], [`api`], [`auth`]: signing in, the REST calls, token times.
+//! - [`config`], [`status`], [`doctor`], [`opener`], [`wake`]: settings, the
+//!   published status, desktop probes, opening links, sleep detection.
 
 pub mod api;
 pub mod auth;
 pub mod backoff;
 pub mod config;
+pub mod controller;
 pub mod doctor;
 pub mod engine;
 pub mod event;
 pub mod inbox;
 pub mod link;
 pub mod notify;
+pub mod opener;
 pub mod secret;
 pub mod session;
 pub mod status;

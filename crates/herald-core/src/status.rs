@@ -58,6 +58,21 @@ impl ConnectionState {
     }
 }
 
+/// Failed attempts in a row after which the link counts as offline rather
+/// than reconnecting. With the backoff schedule that is a few seconds of
+/// trying: a blip shows "connecting", an outage "offline".
+pub const OFFLINE_AFTER: u32 = 3;
+
+/// What a tray icon shows: four states, however the link got there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Presence {
+    Connected,
+    Connecting,
+    Offline,
+    SignedOut,
+}
+
 /// Whether the server can send what was missed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -79,6 +94,8 @@ pub struct Status {
     pub next_retry_at: Option<DateTime<Utc>>,
     /// Connections made after the first one.
     pub reconnects: u64,
+    /// Connect attempts that failed in a row (0 while connected).
+    pub failed_attempts: u32,
     pub catch_up: CatchUpSupport,
     pub unread: u64,
     /// Events refused as malformed, counted.
@@ -88,6 +105,7 @@ pub struct Status {
 }
 
 impl Status {
+    /// Starts signed out for `reason`.
     pub fn signed_out(reason: SignOutReason) -> Status {
         Status {
             state: ConnectionState::SignedOut { reason },
@@ -97,10 +115,26 @@ impl Status {
             last_event_at: None,
             next_retry_at: None,
             reconnects: 0,
+            failed_attempts: 0,
             catch_up: CatchUpSupport::Unknown,
             unread: 0,
             rejected_events: 0,
             warnings: Vec::new(),
+        }
+    }
+
+    /// The coarse state a tray icon shows.
+    pub fn presence(&self) -> Presence {
+        match &self.state {
+            ConnectionState::SignedOut { .. } => Presence::SignedOut,
+            ConnectionState::Connected => Presence::Connected,
+            ConnectionState::Backoff { .. } if self.failed_attempts >= OFFLINE_AFTER => {
+                Presence::Offline
+            }
+            ConnectionState::Connecting
+            | ConnectionState::Backoff { .. }
+            | ConnectionState::AuthFailed { .. } => Presence::Connecting,
+            ConnectionState::Paused | ConnectionState::Stopped => Presence::Offline,
         }
     }
 
@@ -110,5 +144,42 @@ impl Status {
         if !self.warnings.contains(&warning) {
             self.warnings.push(warning);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(state: ConnectionState, failed_attempts: u32) -> Status {
+        let mut status = Status::signed_out(SignOutReason::NotSignedIn);
+        status.state = state;
+        status.failed_attempts = failed_attempts;
+        status
+    }
+
+    #[test]
+    fn a_blip_is_connecting_and_an_outage_is_offline() {
+        let backoff = || ConnectionState::Backoff {
+            reason: "refused".into(),
+        };
+        assert_eq!(with(backoff(), 1).presence(), Presence::Connecting);
+        assert_eq!(
+            with(backoff(), OFFLINE_AFTER - 1).presence(),
+            Presence::Connecting
+        );
+        assert_eq!(with(backoff(), OFFLINE_AFTER).presence(), Presence::Offline);
+        assert_eq!(
+            with(ConnectionState::Connected, 0).presence(),
+            Presence::Connected
+        );
+        assert_eq!(
+            with(ConnectionState::Stopped, 0).presence(),
+            Presence::Offline
+        );
+        assert_eq!(
+            Status::signed_out(SignOutReason::SessionExpired).presence(),
+            Presence::SignedOut
+        );
     }
 }

@@ -2,7 +2,6 @@
 
 use super::InboxUpdate;
 use super::worker::Worker;
-use crate::inbox::InboxError;
 use crate::notify::{ACTION_THIS_WAS_ME, ActionInvoked};
 
 impl Worker {
@@ -30,35 +29,5 @@ impl Worker {
             item: Box::new(item),
             url,
         });
-    }
-
-    /// Marks items read locally, then tells the server (when it can listen).
-    pub(super) async fn mark_read(&mut self, ids: Vec<i64>, read: bool) {
-        let inbox = self.inbox.clone();
-        let local = ids.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-            inbox.set_read(&local, read)?;
-            let server_ids: Vec<u64> = local
-                .iter()
-                .filter_map(|id| inbox.get(*id).ok().flatten())
-                .filter_map(|i| i.server_id)
-                .collect();
-            Ok::<_, InboxError>((server_ids, inbox.unread_count()?))
-        })
-        .await;
-        let Ok(Ok((server_ids, unread))) = result else {
-            return;
-        };
-        self.update(|s| s.unread = unread);
-        let _ = self.updates.send(InboxUpdate::Read { ids, read });
-        if !server_ids.is_empty()
-            && let Err(e) = self
-                .api
-                .mark_read(&self.tokens.access, &server_ids, read)
-                .await
-        {
-            tracing::debug!(error = %e, "read state not synced to the server");
-        }
     }
 }

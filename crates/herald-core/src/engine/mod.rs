@@ -8,14 +8,16 @@
 
 mod action;
 mod catch_up;
+mod command;
 mod renewal;
 mod worker;
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::api::ApiError;
 use crate::config::{Paths, Settings};
 use crate::inbox::{Inbox, InboxError, Item};
 use crate::link::{Link, LinkCommand, LinkConfig};
@@ -48,6 +50,12 @@ pub enum InboxUpdate {
         item: Box<Item>,
         url: Option<String>,
     },
+    Deleted {
+        ids: Vec<i64>,
+    },
+    /// The history changed wholesale (another account signed in, or the
+    /// user signed out): whoever shows it reloads.
+    Reset,
 }
 
 /// What the engine needs besides the settings.
@@ -86,6 +94,20 @@ pub struct Engine {
 #[derive(Debug)]
 pub(crate) enum Command {
     Shutdown,
+    MarkRead {
+        ids: Vec<i64>,
+        read: bool,
+    },
+    MarkAllRead,
+    Delete {
+        ids: Vec<i64>,
+    },
+    /// New notification settings, applied to the next event.
+    Notifications {
+        desktop: bool,
+        policy: crate::notify::policy::PolicyConfig,
+    },
+    SelfTest(oneshot::Sender<Result<(), ApiError>>),
 }
 
 impl Engine {
@@ -167,6 +189,37 @@ impl Engine {
 
     pub fn network_up(&self) {
         self.link.send(LinkCommand::NetworkUp);
+    }
+
+    /// Marks items read (or unread) here and on the server.
+    pub fn mark_read(&self, ids: Vec<i64>, read: bool) {
+        let _ = self.commands.send(Command::MarkRead { ids, read });
+    }
+
+    pub fn mark_all_read(&self) {
+        let _ = self.commands.send(Command::MarkAllRead);
+    }
+
+    /// Deletes items from this device's history (the server keeps them).
+    pub fn delete(&self, ids: Vec<i64>) {
+        let _ = self.commands.send(Command::Delete { ids });
+    }
+
+    /// Applies new notification settings without reconnecting.
+    pub fn set_notifications(&self, desktop: bool, policy: crate::notify::policy::PolicyConfig) {
+        let _ = self
+            .commands
+            .send(Command::Notifications { desktop, policy });
+    }
+
+    /// Asks the server for one test event of each type.
+    pub async fn self_test(&self) -> Result<(), ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SelfTest(tx))
+            .map_err(|_| ApiError::Unsupported("a self-test after shutdown"))?;
+        rx.await
+            .map_err(|_| ApiError::Unsupported("a self-test after shutdown"))?
     }
 
     /// Stops the link and waits until every received event is in the inbox.

@@ -95,6 +95,7 @@ impl Worker {
                 }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
+                    Some(command) => self.handle_command(command).await,
                 },
             }
         }
@@ -221,11 +222,15 @@ impl Worker {
                 LinkState::Connected { since } => {
                     s.state = ConnectionState::Connected;
                     s.connected_since = Some(since);
+                    s.failed_attempts = 0;
                 }
                 LinkState::Backoff {
-                    retry_at, reason, ..
+                    retry_at,
+                    reason,
+                    attempt,
                 } => {
                     s.state = ConnectionState::Backoff { reason };
+                    s.failed_attempts = attempt;
                     s.connected_since = None;
                     s.next_retry_at = Some(retry_at);
                 }
