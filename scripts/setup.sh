@@ -12,6 +12,9 @@ packages=(
   # (X display, session bus, Secret Service, notification server), and the
   # clients those tests check the real services with (secret-tool, dbus-python).
   xvfb xauth dbus dbus-x11 gnome-keyring dunst libsecret-tools python3-dbus
+  # The tray app (Tauri 2): WebKitGTK and the StatusNotifierItem library to
+  # build it, and WebKitWebDriver, which its UI tests drive it through.
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver
 )
 
 missing=()
@@ -43,6 +46,13 @@ fi
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo is missing; install Rust 1.94 or newer with rustup (https://rustup.rs)" >&2
   exit 1
+fi
+
+# tauri-driver: the WebDriver front end the tray app's UI tests talk to.
+cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
+if ! command -v tauri-driver >/dev/null && [[ ! -x $cargo_bin/tauri-driver ]]; then
+  echo "setup: installing tauri-driver (cargo install)" >&2
+  cargo install tauri-driver --version '^2' --locked --quiet
 fi
 
 lock=tests/compat/package-lock.json

@@ -58,14 +58,27 @@ impl Herald {
         }
     }
 
+    /// This user's environment: its directories, `HOME` and the opener. The
+    /// CLI and the tray app of one user share it, and so their sign-in.
+    pub fn envs(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &std::path::Path| p.display().to_string();
+        vec![
+            ("HERALD_CONFIG_DIR", path(&self.config_dir)),
+            ("HERALD_DATA_DIR", path(&self.data_dir)),
+            ("HERALD_OPENER", path(&self.opener)),
+            ("HERALD_LOG", "info".into()),
+            ("HOME", path(&self.home())),
+        ]
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.root.join("home")
+    }
+
     pub fn command(&self) -> Command {
         let mut command = Command::new(bin("herald"));
         command
-            .env("HERALD_CONFIG_DIR", &self.config_dir)
-            .env("HERALD_DATA_DIR", &self.data_dir)
-            .env("HERALD_OPENER", &self.opener)
-            .env("HERALD_LOG", "info")
-            .env("HOME", self.root.join("home"))
+            .envs(self.envs())
             .env_remove("HERALD_SERVER")
             .kill_on_drop(true);
         command

@@ -14,9 +14,14 @@
 
 pub mod client;
 pub mod desktop;
+pub mod desktop_app;
 pub mod inbox;
+pub mod proc;
 pub mod seed;
 pub mod server;
+pub mod tray;
+pub mod webdriver;
+pub mod x11;
 
 use std::future::Future;
 use std::path::PathBuf;

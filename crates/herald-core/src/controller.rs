@@ -399,6 +399,9 @@ impl Controller {
         match Engine::start(parts, action_rx).await {
             Ok(engine) => {
                 *self.actions.lock().unwrap_or_else(|e| e.into_inner()) = Some(action_tx);
+                // Publish the engine's status now, not when the forwarding
+                // task first runs: callers decide on it as soon as this returns.
+                self.status.send_replace(engine.status().borrow().clone());
                 let forward = tokio::spawn(forward(
                     engine.status(),
                     engine.updates(),

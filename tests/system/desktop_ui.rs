@@ -1,0 +1,245 @@
+//! The tray app's page, driven as a user drives it: the real `herald-desktop`
+//! in its real webview (WebKitGTK), through tauri-driver and WebKitWebDriver,
+//! against a real herald-server, the real keyring and dunst.
+
+use std::time::Duration;
+
+use herald_system_tests::client::Herald;
+use herald_system_tests::desktop::NotifyMonitor;
+use herald_system_tests::desktop_app::artifact;
+use herald_system_tests::server::{ServerProcess, order_update};
+use herald_system_tests::tray::Watcher;
+use herald_system_tests::webdriver::TauriDriver;
+use herald_system_tests::{WAIT, bin, proc, wait_for};
+use serde_json::{Value, json};
+
+static DESKTOP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Starts the app for `user` under tauri-driver. Without `--minimized` and
+/// signed out, the window opens at once, which is what WebDriver attaches to.
+async fn launch(user: &Herald) -> TauriDriver {
+    let envs = user.envs();
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    TauriDriver::start(&bin("herald-desktop"), &[], &envs).await
+}
+
+/// Ends the session and waits until the app's process is gone, so the next
+/// launch is a first instance again.
+async fn quit(driver: TauriDriver) {
+    let app = driver.app_pid().await;
+    driver.quit().await;
+    wait_for("the app to exit", WAIT, || async {
+        (!proc::is_running(app)).then_some(())
+    })
+    .await;
+}
+
+async fn type_into(driver: &TauriDriver, css: &str, text: &str) {
+    let field = driver.wait_visible(css).await;
+    driver.clear(&field).await;
+    driver.send_keys(&field, text).await;
+}
+
+async fn click(driver: &TauriDriver, css: &str) {
+    let el = driver.wait_visible(css).await;
+    driver.click(&el).await;
+}
+
+async fn classes(driver: &TauriDriver, css: &str) -> String {
+    let el = driver.find(css).await;
+    driver.attribute(&el, "class").await.unwrap_or_default()
+}
+
+async fn sign_in(driver: &TauriDriver, server: &str, email: &str, password: &str) {
+    type_into(driver, "#signin-server", server).await;
+    type_into(driver, "#signin-email", email).await;
+    type_into(driver, "#signin-password", password).await;
+    click(driver, "#signin-submit").await;
+    driver.wait_text("#conn-label", |t| t == "Connected").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
+    let _desktop = DESKTOP.lock().await;
+    let _tray = Watcher::start().await;
+    let mut server = ServerProcess::start(&[]).await;
+    let (password, user_id) = server.add_user("ui@example.com", "user");
+    let (admin_password, _) = server.add_user("ui-admin@example.com", "admin");
+    let admin = server.token("ui-admin@example.com", &admin_password).await;
+    let user = Herald::new("desktop-ui");
+    let mut monitor = NotifyMonitor::start_clean().await;
+    let driver = launch(&user).await;
+
+    // A wrong password first: a clear error, and still at the form.
+    type_into(&driver, "#signin-server", &server.url).await;
+    type_into(&driver, "#signin-email", "ui@example.com").await;
+    type_into(&driver, "#signin-password", "not-the-password").await;
+    click(&driver, "#signin-submit").await;
+    driver
+        .wait_text("#signin-error", |t| t.contains("wrong email or password"))
+        .await;
+
+    sign_in(&driver, &server.url, "ui@example.com", &password).await;
+    driver.save_screenshot(&artifact("01-signed-in.png")).await;
+
+    let id = server.emit(&admin, &order_update(user_id, 1001)).await;
+    let row = "#history-list li.item[data-kind=\"order_update\"]";
+    let title = driver
+        .wait_text(&format!("{row} .item-title"), |t| !t.is_empty())
+        .await;
+    assert_eq!(title, "Order update");
+    assert!(classes(&driver, row).await.contains("unread"));
+    // The sign-in's own login alert is in the history as well (unread, no toast).
+    driver.wait_text("#unread-count", |t| t == "2").await;
+    let toast = loop {
+        let call = monitor
+            .next(WAIT)
+            .await
+            .expect("a Notify call for the order");
+        if call.body.contains("ord_1001") {
+            break call;
+        }
+    };
+    assert_eq!(toast.app_name, "Herald");
+    assert!(
+        toast.actions.iter().any(|a| a == "View Details"),
+        "{toast:?}"
+    );
+    driver.save_screenshot(&artifact("02-history.png")).await;
+
+    // Mark read: the row, the count, the history on disk and the server.
+    click(&driver, &format!("{row} .mark-read")).await;
+    wait_for("the row to show read", WAIT, || async {
+        (!classes(&driver, row).await.contains("unread")).then_some(())
+    })
+    .await;
+    driver.wait_text("#unread-count", |t| t == "1").await;
+    let stored = user.history(10).await;
+    let item = stored
+        .iter()
+        .find(|i| i["serverId"] == json!(id))
+        .expect("the order in the history");
+    assert_eq!(item["read"], Value::Bool(true), "{item}");
+
+    // The status view: connected, then honest about the server going away.
+    click(&driver, "#nav-status").await;
+    driver
+        .wait_text("#status-state", |t| t == "Connected")
+        .await;
+    let since = driver.wait_text("#status-since", |t| !t.is_empty()).await;
+    assert_ne!(since, "—");
+    driver.save_screenshot(&artifact("03-status.png")).await;
+    server.kill9();
+    let state = driver
+        .wait_text("#status-state", |t| t != "Connected" && t != "Connecting")
+        .await;
+    assert!(
+        state.contains("Offline") || state.contains("reconnecting"),
+        "{state}"
+    );
+    driver
+        .wait_text("#status-retry", |t| t.contains("Retrying in"))
+        .await;
+    driver.save_screenshot(&artifact("04-offline.png")).await;
+    server.restart().await;
+    click(&driver, "#reconnect-now").await;
+    driver
+        .wait_text("#status-state", |t| t == "Connected")
+        .await;
+    driver.wait_text("#status-reconnects", |t| t == "1").await;
+    quit(driver).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_persist_across_a_restart() {
+    let _desktop = DESKTOP.lock().await;
+    let _tray = Watcher::start().await;
+    let server = ServerProcess::start(&[]).await;
+    let (password, _) = server.add_user("ui-settings@example.com", "user");
+    let user = Herald::new("desktop-settings");
+    let driver = launch(&user).await;
+    sign_in(&driver, &server.url, "ui-settings@example.com", &password).await;
+
+    click(&driver, "#nav-settings").await;
+    let switch = "input[data-type-enabled=\"order_update\"]";
+    let enabled = driver.find(switch).await;
+    assert!(driver.is_selected(&enabled).await, "types start enabled");
+    driver.click(&enabled).await;
+    let urgency = "select[data-type-urgency=\"announcement\"]";
+    driver
+        .execute(
+            "const s = document.querySelector(arguments[0]); s.value = 'critical'; \
+             s.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![json!(urgency)],
+        )
+        .await;
+    let quiet = driver.find("#quiet-enabled").await;
+    if !driver.is_selected(&quiet).await {
+        driver.click(&quiet).await;
+    }
+    // Time fields differ between engines in how they take keys; set them as
+    // a picker would, with the events a picker fires.
+    driver
+        .execute(
+            "for (const [id, v] of [['quiet-start', '22:30'], ['quiet-end', '06:45']]) { \
+               const el = document.getElementById(id); el.value = v; \
+               el.dispatchEvent(new Event('input', { bubbles: true })); \
+               el.dispatchEvent(new Event('change', { bubbles: true })); }",
+            vec![],
+        )
+        .await;
+    click(&driver, "#settings-save").await;
+    driver
+        .wait_text("#settings-result", |t| t.contains("Saved"))
+        .await;
+    driver.save_screenshot(&artifact("05-settings.png")).await;
+    let file =
+        std::fs::read_to_string(user.config_dir.join("config.toml")).expect("the settings file");
+    assert!(file.contains("22:30"), "{file}");
+    quit(driver).await;
+
+    let driver = launch(&user).await;
+    driver.wait_text("#conn-label", |t| t == "Connected").await;
+    click(&driver, "#nav-settings").await;
+    let enabled = driver.find(switch).await;
+    wait_for("the settings to load", WAIT, || async {
+        let start = driver.find("#quiet-start").await;
+        (driver.property(&start, "value").await == json!("22:30")).then_some(())
+    })
+    .await;
+    assert!(
+        !driver.is_selected(&enabled).await,
+        "order updates stayed off"
+    );
+    let end = driver.find("#quiet-end").await;
+    assert_eq!(driver.property(&end, "value").await, json!("06:45"));
+    let select = driver.find(urgency).await;
+    assert_eq!(driver.property(&select, "value").await, json!("critical"));
+    assert!(
+        driver
+            .is_selected(&driver.find("#quiet-enabled").await)
+            .await
+    );
+    // A bad quiet-hours value is refused with a clear error and not saved.
+    driver
+        .execute(
+            "const el = document.getElementById('quiet-end'); el.value = '22:30'; \
+             el.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![],
+        )
+        .await;
+    click(&driver, "#settings-save").await;
+    let said = driver
+        .wait_text("#settings-result", |t| t.contains("same time"))
+        .await;
+    assert!(said.contains("22:30"), "{said}");
+    let file =
+        std::fs::read_to_string(user.config_dir.join("config.toml")).expect("the settings file");
+    assert!(
+        file.contains("06:45"),
+        "the refused value was saved: {file}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), quit(driver))
+        .await
+        .expect("quit");
+}
