@@ -107,8 +107,33 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
     );
     driver.save_screenshot(&artifact("02-history.png")).await;
 
-    // Mark read: the row, the count, the history on disk and the server.
-    click(&driver, &format!("{row} .mark-read")).await;
+    // "View Details" on the toast opens the order's details in the window
+    // (dunst acts on the toast at position 0: the order's, the newest).
+    let clicked = std::process::Command::new("dunstctl")
+        .args(["action", "0"])
+        .status()
+        .expect("dunstctl");
+    assert!(clicked.success());
+    driver
+        .wait_text("#details-title", |t| t == "Order update")
+        .await;
+    driver
+        .wait_text("#details-message", |t| t.contains("ord_1001"))
+        .await;
+
+    // "View Details" marked it read; mark it unread and read again by hand:
+    // the row, the count, and the history on disk follow.
+    wait_for("the row to show read", WAIT, || async {
+        (!classes(&driver, row).await.contains("unread")).then_some(())
+    })
+    .await;
+    driver.wait_text("#unread-count", |t| t == "1").await;
+    let toggle = format!("{row} .mark-read");
+    driver.wait_text(&toggle, |t| t == "Mark unread").await;
+    click(&driver, &toggle).await;
+    driver.wait_text("#unread-count", |t| t == "2").await;
+    driver.wait_text(&toggle, |t| t == "Mark read").await;
+    click(&driver, &toggle).await;
     wait_for("the row to show read", WAIT, || async {
         (!classes(&driver, row).await.contains("unread")).then_some(())
     })
@@ -120,6 +145,42 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
         .find(|i| i["serverId"] == json!(id))
         .expect("the order in the history");
     assert_eq!(item["read"], Value::Bool(true), "{item}");
+
+    // The page may call only the commands it was granted: not a plugin's.
+    let refused = driver
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             window.__TAURI__.core.invoke('plugin:autostart|enable') \
+               .then(() => done('allowed'), (e) => done('refused: ' + e));",
+            vec![],
+        )
+        .await;
+    let refused = refused.as_str().unwrap_or_default().to_owned();
+    assert!(refused.starts_with("refused"), "{refused}");
+    assert!(
+        !user.home().join(".config/autostart/Herald.desktop").exists(),
+        "the page turned on start at login"
+    );
+
+    // Diagnostics: the doctor's checks, and the server's self-test.
+    click(&driver, "#nav-diagnostics").await;
+    driver
+        .wait_text("#doctor-summary", |t| t.contains("checks"))
+        .await;
+    for check in ["keyring", "notifications", "server"] {
+        let css = format!("#doctor-results li[data-name=\"{check}\"]");
+        assert!(classes(&driver, &css).await.contains("ok"), "{check}");
+    }
+    click(&driver, "#send-test").await;
+    driver
+        .wait_text("#send-test-result", |t| t.starts_with("Requested"))
+        .await;
+    click(&driver, "#nav-history").await;
+    for kind in ["new_order", "payment_update", "announcement", "notification"] {
+        driver
+            .wait_visible(&format!("#history-list li.item[data-kind=\"{kind}\"]"))
+            .await;
+    }
 
     // The status view: connected, then honest about the server going away.
     click(&driver, "#nav-status").await;

@@ -25,6 +25,9 @@ impl Worker {
             .and_then(|u| crate::notify::render::safe_action_url(u, &self.api.origin()))
             .map(|u| u.to_string());
         self.mark_read(vec![item.id], true).await;
+        // Sent after the read update: the item must not carry its old state.
+        let mut item = item;
+        item.read = true;
         let _ = self.updates.send(InboxUpdate::Open {
             item: Box::new(item),
             url,
