@@ -158,7 +158,10 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
     let refused = refused.as_str().unwrap_or_default().to_owned();
     assert!(refused.starts_with("refused"), "{refused}");
     assert!(
-        !user.home().join(".config/autostart/Herald.desktop").exists(),
+        !user
+            .home()
+            .join(".config/autostart/Herald.desktop")
+            .exists(),
         "the page turned on start at login"
     );
 
@@ -176,7 +179,12 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
         .wait_text("#send-test-result", |t| t.starts_with("Requested"))
         .await;
     click(&driver, "#nav-history").await;
-    for kind in ["new_order", "payment_update", "announcement", "notification"] {
+    for kind in [
+        "new_order",
+        "payment_update",
+        "announcement",
+        "notification",
+    ] {
         driver
             .wait_visible(&format!("#history-list li.item[data-kind=\"{kind}\"]"))
             .await;
