@@ -55,7 +55,7 @@ fn labels(entries: &[MenuEntry], parent: i32) -> Vec<String> {
 async fn the_tray_menu_has_every_entry_and_the_icon_follows_the_connection() {
     let _desktop = DESKTOP.lock().await;
     let watcher = Watcher::start().await;
-    let (mut server, user, _) = signed_in("tray-menu").await;
+    let (mut server, user, user_id) = signed_in("tray-menu").await;
     let mut app = DesktopApp::launch(&user, &["--minimized"]);
     let item = watcher.wait_item().await;
 
@@ -95,7 +95,15 @@ async fn the_tray_menu_has_every_entry_and_the_icon_follows_the_connection() {
     );
     assert!(!proc::has_webkit_process(app.pid));
 
-    let connected_icon = item.icon_name().await.expect("an icon");
+    // An unread item puts the badge on the icon.
+    let plain_icon = item.icon_name().await.expect("an icon");
+    let (admin_password, _) = server.add_user("tray-menu-admin@example.com", "admin");
+    let admin = server
+        .token("tray-menu-admin@example.com", &admin_password)
+        .await;
+    server.emit(&admin, &order_update(user_id, 1)).await;
+    let connected_icon = item.wait_icon_change(&plain_icon).await;
+
     server.kill9();
     let line = wait_line(&item, "the status line to leave connected", |l| {
         !l.starts_with("Connected")
@@ -106,7 +114,7 @@ async fn the_tray_menu_has_every_entry_and_the_icon_follows_the_connection() {
         "{line}"
     );
     let away_icon = item.wait_icon_change(&connected_icon).await;
-    assert_ne!(away_icon, connected_icon);
+    assert_ne!(away_icon, plain_icon);
 
     server.restart().await;
     item.click_label("Reconnect now").await;

@@ -89,8 +89,8 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
         .await;
     assert_eq!(title, "Order update");
     assert!(classes(&driver, row).await.contains("unread"));
-    // The sign-in's own login alert is in the history as well (unread, no toast).
-    driver.wait_text("#unread-count", |t| t == "2").await;
+    // The sign-in's own login alert is in the history too, already read.
+    driver.wait_text("#unread-count", |t| t == "1").await;
     let toast = loop {
         let call = monitor
             .next(WAIT)
@@ -127,18 +127,18 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
         (!classes(&driver, row).await.contains("unread")).then_some(())
     })
     .await;
-    driver.wait_text("#unread-count", |t| t == "1").await;
+    driver.wait_text("#unread-count", |t| t == "0").await;
     let toggle = format!("{row} .mark-read");
     driver.wait_text(&toggle, |t| t == "Mark unread").await;
     click(&driver, &toggle).await;
-    driver.wait_text("#unread-count", |t| t == "2").await;
+    driver.wait_text("#unread-count", |t| t == "1").await;
     driver.wait_text(&toggle, |t| t == "Mark read").await;
     click(&driver, &toggle).await;
     wait_for("the row to show read", WAIT, || async {
         (!classes(&driver, row).await.contains("unread")).then_some(())
     })
     .await;
-    driver.wait_text("#unread-count", |t| t == "1").await;
+    driver.wait_text("#unread-count", |t| t == "0").await;
     let stored = user.history(10).await;
     let item = stored
         .iter()
@@ -215,7 +215,11 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
     driver
         .wait_text("#status-state", |t| t == "Connected")
         .await;
-    driver.wait_text("#status-reconnects", |t| t == "1").await;
+    // One reconnect, or two when the link's own retry won the race with the
+    // click (which then reconnects again).
+    driver
+        .wait_text("#status-reconnects", |t| matches!(t, "1" | "2"))
+        .await;
     quit(driver).await;
 }
 

@@ -70,6 +70,24 @@ async fn an_event_is_stored_shown_and_counted() {
     let toasts = device.recorder.wait_for(1).await;
     assert_eq!(toasts.len(), 1, "{toasts:?}");
     assert_eq!(toasts[0].body, "Order ord_1 shipped");
+    // The own login alert is in the history, read: only the order is unread.
+    let history = engine
+        .inbox()
+        .lock()
+        .expect("inbox")
+        .list(&herald_core::inbox::ListQuery::default())
+        .expect("list");
+    let login = history
+        .iter()
+        .find(|i| i.kind == "login_notification")
+        .expect("the own login alert");
+    assert!(login.read, "{login:?}");
+    assert_eq!(
+        until(&mut status, "one unread", |s| s.unread == 1)
+            .await
+            .unread,
+        1
+    );
     engine.shutdown().await;
 }
 

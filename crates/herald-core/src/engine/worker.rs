@@ -329,11 +329,26 @@ impl Worker {
     pub(super) async fn insert(&mut self, batch: Vec<Incoming>) -> Vec<Item> {
         let inbox = self.inbox.clone();
         let limit = self.settings.history_limit;
+        // The alert of this device's own sign-in is kept, but as read: the
+        // user knows of it, and it must not badge the tray. (Only here: other
+        // devices still see it as new.)
+        let own_logins = self.policy.own_logins();
         let stored = tokio::task::spawn_blocking(move || {
             let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-            let added = inbox.insert_batch(&batch)?;
+            let mut added = inbox.insert_batch(&batch)?;
             if !added.is_empty() {
                 inbox.enforce_retention(limit)?;
+            }
+            let own: Vec<i64> = added
+                .iter()
+                .filter(|i| crate::notify::policy::is_login_of(i, own_logins.iter()))
+                .map(|i| i.id)
+                .collect();
+            if !own.is_empty() {
+                inbox.set_read(&own, true)?;
+                for item in added.iter_mut().filter(|i| own.contains(&i.id)) {
+                    item.read = true;
+                }
             }
             Ok::<_, InboxError>((added, inbox.unread_count()?))
         })

@@ -9,7 +9,10 @@
 //! - a catch-up becomes one toast (a summary when there are several);
 //! - live items show one by one until more than `burst_max` would show within
 //!   `burst_window_ms`; the rest are held and shown as one summary when the
-//!   window has passed ([`Decision::flush_at`], [`Policy::flush`]).
+//!   window has passed ([`Decision::flush_at`], [`Policy::flush`]);
+//! - a flood (more than `burst_max` held in one window) goes on being held
+//!   until a window passes without new items: one summary a window, no new
+//!   individual toasts in between, and a catch-up joins the summary.
 //!
 //! Time comes in as parameters (a monotonic instant for bursts, the local
 //! wall clock for pause and quiet hours), so the policy is pure logic.
@@ -164,6 +167,16 @@ pub struct Decision {
     pub suppressed: usize,
 }
 
+/// Whether `item` is the login alert of one of `logins` (login ids).
+pub fn is_login_of<'a>(item: &Item, mut logins: impl Iterator<Item = &'a String>) -> bool {
+    is_login(item)
+        && item
+            .data
+            .get("loginId")
+            .and_then(|id| id.as_str())
+            .is_some_and(|id| logins.any(|own| own == id))
+}
+
 /// The policy and its state: recent toasts, held items and own logins.
 #[derive(Debug)]
 pub struct Policy {
@@ -177,6 +190,10 @@ pub struct Policy {
     held: Vec<Item>,
     /// When the first held item arrived.
     held_since: Option<Instant>,
+    /// Until then a flood is going on: live items are held, not shown one
+    /// by one. Without it a long burst showed `burst_max` toasts and a
+    /// summary in every window (16 toasts for 50,000 events over 7 s).
+    flood_until: Option<Instant>,
 }
 
 impl Policy {
@@ -188,6 +205,7 @@ impl Policy {
             shown: VecDeque::new(),
             held: Vec::new(),
             held_since: None,
+            flood_until: None,
         };
         policy.set_config(config);
         policy
@@ -254,6 +272,14 @@ impl Policy {
             }
         }
         match origin {
+            // During a flood (the link overflowed and caught up), what was
+            // caught up joins the flood's summary instead of a toast of its own.
+            Origin::CatchUp if self.flood_until.is_some_and(|until| now < until) => {
+                if !worthy.is_empty() {
+                    self.held_since.get_or_insert(now);
+                    self.held.extend(worthy.into_iter().cloned());
+                }
+            }
             Origin::CatchUp => {
                 if let Some(toast) = self.one_toast_for(&worthy, markup) {
                     self.shown.push_back(now);
@@ -263,7 +289,11 @@ impl Policy {
             Origin::Live => {
                 for item in worthy {
                     self.forget_before(now);
-                    if self.held.is_empty() && self.shown.len() < self.config.burst_max {
+                    let flood = self.flood_until.is_some_and(|until| now < until);
+                    if flood {
+                        self.flood_until = Some(now + self.window());
+                    }
+                    if self.held.is_empty() && !flood && self.shown.len() < self.config.burst_max {
                         self.shown.push_back(now);
                         decision.show.push(self.toast(item, markup));
                     } else {
@@ -284,6 +314,9 @@ impl Policy {
     pub fn flush(&mut self, markup: bool, now: Instant) -> Vec<Toast> {
         self.held_since = None;
         let held = std::mem::take(&mut self.held);
+        // More held than could have shown: items come faster than
+        // `burst_max` a window, so the next ones join a summary too.
+        self.flood_until = (held.len() > self.config.burst_max).then(|| now + self.window());
         // Settings may have changed while the items waited.
         let held: Vec<&Item> = held
             .iter()
@@ -317,15 +350,18 @@ impl Policy {
         !paused && !quiet
     }
 
+    /// The login ids of this device's own sign-ins.
+    pub fn own_logins(&self) -> Vec<String> {
+        self.own_logins.iter().cloned().collect()
+    }
+
+    fn is_own_login(&self, item: &Item) -> bool {
+        is_login_of(item, self.own_logins.iter())
+    }
+
     /// Own login alerts and disabled types.
     fn always_hidden(&self, item: &Item) -> bool {
-        let own_login = is_login(item)
-            && item
-                .data
-                .get("loginId")
-                .and_then(|id| id.as_str())
-                .is_some_and(|id| self.own_logins.iter().any(|own| own == id));
-        own_login || !self.config.rule(&item.kind).enabled
+        self.is_own_login(item) || !self.config.rule(&item.kind).enabled
     }
 
     fn one_toast_for(&self, items: &[&Item], markup: bool) -> Option<Toast> {

@@ -146,6 +146,54 @@ fn the_window_slides() {
 }
 
 #[test]
+fn a_flood_is_summarised_until_a_window_passes_quietly() {
+    let t0 = Instant::now();
+    let mut policy = Policy::new(PolicyConfig::default());
+    let first = policy.decide(&orders(1..=100), Origin::Live, false, t0, noon());
+    assert_eq!(first.show.len(), 3);
+    let more = policy.decide(
+        &orders(101..=200),
+        Origin::Live,
+        false,
+        t0 + ms(1000),
+        noon(),
+    );
+    assert!(more.show.is_empty());
+    let flushed = policy.flush(false, t0 + ms(2000));
+    assert_eq!(flushed[0].summary, "197 missed notifications");
+    // The link overflowed and caught up: that joins the flood too.
+    let caught = policy.decide(
+        &orders(501..=510),
+        Origin::CatchUp,
+        false,
+        t0 + ms(2100),
+        noon(),
+    );
+    assert!(caught.show.is_empty(), "a catch-up during a flood is held");
+    // Still flooding: the window is empty again, yet nothing shows alone.
+    let flood = policy.decide(
+        &orders(201..=300),
+        Origin::Live,
+        false,
+        t0 + ms(2500),
+        noon(),
+    );
+    assert!(flood.show.is_empty(), "a flood shows no single toasts");
+    assert_eq!(flood.flush_at, Some(t0 + ms(4100)));
+    let flushed = policy.flush(false, t0 + ms(4100));
+    assert_eq!(flushed[0].summary, "110 missed notifications");
+    // A quiet window later, items show one by one again.
+    let calm = policy.decide(
+        &orders(301..=301),
+        Origin::Live,
+        false,
+        t0 + ms(6600),
+        noon(),
+    );
+    assert_eq!(ids(&calm.show), [Some(301)]);
+}
+
+#[test]
 fn a_late_flush_happens_before_new_items() {
     let t0 = Instant::now();
     let mut policy = Policy::new(PolicyConfig::default());
