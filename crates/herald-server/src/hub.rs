@@ -187,6 +187,9 @@ fn emit(
         Some(room) => io.to(room).sockets(),
         None => io.sockets(),
     };
+    // herald-bench's clock for "emit → client" latency starts here (its own
+    // subscriber enables this target; otherwise the event costs nothing).
+    tracing::trace!(target: "herald_server::hub::emit", id = envelope.id, sockets = sockets.len(), "emitting");
     for socket in sockets {
         if doomed.skip(&socket) {
             stats.emit_failures.fetch_add(1, Ordering::Relaxed);

@@ -76,6 +76,20 @@ pub struct Inbox {
     conn: Connection,
     /// The normalised origin every row of this inbox belongs to.
     server: String,
+    /// The item and unread counts, kept up to date by this connection's
+    /// inserts: counting the table after every batch made a long burst
+    /// quadratic (each count walks every unread row).
+    counts: std::cell::Cell<Option<Counts>>,
+}
+
+/// Cached counts, valid while no other connection has written (SQLite's
+/// `data_version` is unchanged) and no write of ours but an insert has run
+/// (those drop the cache).
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    items: u64,
+    unread: u64,
+    data_version: i64,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -120,7 +134,11 @@ impl Inbox {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
         migration::migrate(&mut conn)?;
-        Ok(Inbox { conn, server })
+        Ok(Inbox {
+            conn,
+            server,
+            counts: std::cell::Cell::new(None),
+        })
     }
 
     /// The server origin this inbox is scoped to, normalised.
@@ -158,12 +176,46 @@ impl Inbox {
 
     /// How many items are unread.
     pub fn unread_count(&self) -> Result<u64, InboxError> {
-        self.count_where("read = 0")
+        Ok(self.counts()?.unread)
     }
 
     /// How many items are stored.
     pub fn count(&self) -> Result<u64, InboxError> {
-        self.count_where("1")
+        Ok(self.counts()?.items)
+    }
+
+    /// The cached counts, counted again when another connection (the CLI,
+    /// the tray app) wrote since, or a write of ours dropped them.
+    fn counts(&self) -> Result<Counts, InboxError> {
+        let data_version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        if let Some(counts) = self.counts.get()
+            && counts.data_version == data_version
+        {
+            return Ok(counts);
+        }
+        let counts = Counts {
+            items: self.count_where("1")?,
+            unread: self.count_where("read = 0")?,
+            data_version,
+        };
+        self.counts.set(Some(counts));
+        Ok(counts)
+    }
+
+    /// Adds newly inserted items to the cached counts, if there are any.
+    fn counted_insert(&self, inserted: &[Item]) {
+        if let Some(mut counts) = self.counts.get() {
+            counts.items += inserted.len() as u64;
+            counts.unread += inserted.iter().filter(|i| !i.read).count() as u64;
+            self.counts.set(Some(counts));
+        }
+    }
+
+    /// Drops the cached counts after a change that is not an insert.
+    fn forget_counts(&self) {
+        self.counts.set(None);
     }
 
     fn count_where(&self, condition: &str) -> Result<u64, InboxError> {

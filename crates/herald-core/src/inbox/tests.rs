@@ -394,6 +394,47 @@ fn retention_keeps_the_newest() -> TestResult {
 }
 
 #[test]
+fn counts_follow_every_change() -> TestResult {
+    let mut inbox = Inbox::open_in_memory(SERVER)?;
+    let other = Inbox::open_in_memory("https://other.example")?;
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (0, 0));
+    let stored = inbox.insert_batch(&numbered(1..=10))?;
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (10, 10));
+    inbox.set_read(&[stored[0].id, stored[1].id, stored[2].id], true)?;
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (10, 7));
+    let mut read_elsewhere = numbered(11..=12);
+    read_elsewhere[0].read = true;
+    inbox.insert_batch(&read_elsewhere)?;
+    inbox.insert_batch(&numbered(12..=12))?;
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (12, 8));
+    inbox.delete(&[stored[0].id, stored[9].id])?;
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (10, 7));
+    assert_eq!(inbox.enforce_retention(8)?, 2);
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (8, 7));
+    inbox.set_read_by_server_ids(&[12], true)?;
+    assert_eq!(inbox.unread_count()?, 6);
+    inbox.mark_all_read()?;
+    assert_eq!((inbox.count()?, inbox.unread_count()?), (8, 0));
+    assert_eq!((other.count()?, other.unread_count()?), (0, 0));
+    Ok(())
+}
+
+#[test]
+fn counts_see_another_connections_writes() -> TestResult {
+    let path = TempDb::new("counts");
+    let mut engine = Inbox::open(&path.0, SERVER)?;
+    let mut cli = Inbox::open(&path.0, SERVER)?;
+    let stored = engine.insert_batch(&numbered(1..=5))?;
+    assert_eq!((engine.count()?, engine.unread_count()?), (5, 5));
+    cli.set_read(&[stored[0].id], true)?;
+    cli.insert_batch(&numbered(6..=7))?;
+    assert_eq!((engine.count()?, engine.unread_count()?), (7, 6));
+    engine.insert_batch(&numbered(8..=8))?;
+    assert_eq!((engine.count()?, engine.unread_count()?), (8, 7));
+    Ok(())
+}
+
+#[test]
 fn a_reopened_file_keeps_items_read_state_and_cursor() -> TestResult {
     let path = TempDb::new("reopen");
     let first_id;

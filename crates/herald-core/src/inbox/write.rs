@@ -81,6 +81,7 @@ impl Inbox {
             )?;
         }
         tx.commit()?;
+        self.counted_insert(&inserted);
         if inserted.len() < items.len() {
             tracing::debug!(
                 received = items.len(),
@@ -123,6 +124,7 @@ impl Inbox {
         ids: impl Iterator<Item = i64>,
         read: bool,
     ) -> Result<usize, InboxError> {
+        self.forget_counts();
         let tx = self.conn.transaction()?;
         let mut changed = 0;
         {
@@ -139,6 +141,7 @@ impl Inbox {
     /// first and already marked read, so the caller can sync their server
     /// ids to the server.
     pub fn mark_all_read(&mut self) -> Result<Vec<Item>, InboxError> {
+        self.forget_counts();
         let sql =
             format!("UPDATE items SET read = 1 WHERE server = ?1 AND read = 0 RETURNING {COLUMNS}");
         let mut changed = self
@@ -154,6 +157,7 @@ impl Inbox {
     /// Deletes items by local id; returns how many were deleted. The catch-up
     /// cursor stays where it is.
     pub fn delete(&mut self, ids: &[i64]) -> Result<usize, InboxError> {
+        self.forget_counts();
         let tx = self.conn.transaction()?;
         let mut deleted = 0;
         {
@@ -170,14 +174,20 @@ impl Inbox {
     /// Deletes the oldest items (by local id) beyond the newest `max_items`;
     /// returns how many. The catch-up cursor stays where it is.
     pub fn enforce_retention(&mut self, max_items: usize) -> Result<usize, InboxError> {
-        let keep = i64::try_from(max_items).unwrap_or(i64::MAX);
-        // The subquery finds the newest item that falls outside the cap; when
-        // there is none it is NULL and nothing matches.
+        // Runs after every stored batch: under the cap (the cached count
+        // says so) it costs nothing, and over it only the excess is walked.
+        let excess = self
+            .count()?
+            .saturating_sub(u64::try_from(max_items).unwrap_or(u64::MAX));
+        if excess == 0 {
+            return Ok(0);
+        }
+        self.forget_counts();
         let deleted = self.conn.execute(
-            "DELETE FROM items WHERE server = ?1 AND id <= (
-                 SELECT id FROM items WHERE server = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2
+            "DELETE FROM items WHERE server = ?1 AND id IN (
+                 SELECT id FROM items WHERE server = ?1 ORDER BY id LIMIT ?2
              )",
-            params![self.server, keep],
+            params![self.server, i64::try_from(excess).unwrap_or(i64::MAX)],
         )?;
         if deleted > 0 {
             tracing::info!(deleted, max_items, "history retention removed old items");

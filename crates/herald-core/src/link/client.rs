@@ -65,6 +65,9 @@ pub(super) fn link_event(event: Event, payload: Payload) -> Option<LinkEvent> {
         Payload::Binary(_) => return None,
         _ => Value::Null,
     };
+    // herald-bench's "emit → socket handler" latency ends here (its own
+    // subscriber enables this target; otherwise the fields are not evaluated).
+    tracing::trace!(target: "herald_core::link::received", id = payload.get("id").and_then(serde_json::Value::as_u64), "event received");
     if name == names::READY {
         return Some(LinkEvent::Ready);
     }

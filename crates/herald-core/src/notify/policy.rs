@@ -277,7 +277,9 @@ impl Policy {
             Origin::CatchUp if self.flood_until.is_some_and(|until| now < until) => {
                 if !worthy.is_empty() {
                     self.held_since.get_or_insert(now);
-                    self.held.extend(worthy.into_iter().cloned());
+                    for item in worthy {
+                        self.hold(item);
+                    }
                 }
             }
             Origin::CatchUp => {
@@ -300,7 +302,7 @@ impl Policy {
                         // Once holding, later items are held too, so toasts
                         // never show out of order.
                         self.held_since.get_or_insert(now);
-                        self.held.push(item.clone());
+                        self.hold(item);
                     }
                 }
             }
@@ -401,6 +403,35 @@ impl Policy {
 
     fn window(&self) -> Duration {
         Duration::from_millis(self.config.burst_window_ms).min(MAX_BURST_WINDOW)
+    }
+
+    /// Holds an item for the summary. Only the first is kept whole (a hold
+    /// of one shows that item's own toast); the rest keep what a summary
+    /// reads (type, severity, a login alert's data), so a flood of 10,000
+    /// items does not hold 10,000 messages.
+    fn hold(&mut self, item: &Item) {
+        let kept = if self.held.is_empty() {
+            item.clone()
+        } else {
+            Item {
+                id: item.id,
+                server_id: item.server_id,
+                kind: item.kind.clone(),
+                title: String::new(),
+                message: String::new(),
+                url: None,
+                severity: item.severity,
+                created_at: String::new(),
+                received_at: String::new(),
+                data: if is_login(item) {
+                    item.data.clone()
+                } else {
+                    serde_json::Value::Null
+                },
+                read: item.read,
+            }
+        };
+        self.held.push(kept);
     }
 
     /// Drops toasts that left the burst window.

@@ -227,6 +227,22 @@ fn a_catch_up_is_one_toast() {
 }
 
 #[test]
+fn held_items_keep_what_the_summary_and_the_flush_need() {
+    let t0 = Instant::now();
+    let mut policy = Policy::new(PolicyConfig::default());
+    let mut items = orders(1..=4);
+    items.push(login(5, "signed in meanwhile"));
+    items.push(login(6, "someone else"));
+    let decision = policy.decide(&items, Origin::Live, false, t0, noon());
+    assert_eq!(decision.show.len(), 3);
+    // Learnt while 5 was held (not first, so kept slim): its data must survive.
+    policy.add_own_login("signed in meanwhile".into());
+    let flushed = policy.flush(false, t0 + ms(2000));
+    assert_eq!(flushed[0].summary, "2 missed notifications", "4 and 6");
+    assert_eq!(flushed[0].urgency, Urgency::Critical, "6 is a login alert");
+}
+
+#[test]
 fn items_read_elsewhere_show_nothing() {
     let t0 = Instant::now();
     let mut policy = Policy::new(PolicyConfig::default());
