@@ -15,3 +15,8 @@ cargo fmt --all -- --check
 # the tests themselves do not race a build.
 cargo build --workspace --locked --bins --tests
 scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast
+# The benchmarks' smoke mode on the same debug builds: seconds per scenario,
+# and it fails when an invariant breaks (an event lost, a delivery short), so
+# the bench cannot rot. Its figures mean nothing here; scripts/bench.sh is
+# the real run.
+scripts/desktop-session.sh cargo run --locked -q -p herald-bench -- smoke
