@@ -138,10 +138,10 @@ fn setup(app: &mut App, launch: Launch) -> anyhow::Result<()> {
         let signed_out = matches!(status.state, ConnectionState::SignedOut { .. });
         // Autostart keeps Herald in the tray, unless there is nothing to do
         // there before signing in.
-        if !launch.minimized || signed_out {
-            if let Err(e) = window::show(&handle, Route::Start) {
-                tracing::error!(error = %e, "cannot open the window");
-            }
+        if (!launch.minimized || signed_out)
+            && let Err(e) = window::show(&handle, Route::Start)
+        {
+            tracing::error!(error = %e, "cannot open the window");
         }
         warn_without_tray_host(notifier).await;
     });

@@ -26,7 +26,7 @@ pub fn spawn(app: AppHandle) {
                 }
                 update = updates.recv() => match update {
                     Ok(InboxUpdate::Open { item, url }) => {
-                        let open = OpenEvent { item: *item, url };
+                        let open = Box::new(OpenEvent { item: *item, url });
                         if let Err(e) = window::show(&app, Route::Open(open)) {
                             tracing::error!(error = %e, "cannot open the window");
                         }

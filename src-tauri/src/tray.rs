@@ -46,7 +46,7 @@ pub fn status_line(status: &Status) -> String {
     let host = status
         .server
         .as_deref()
-        .and_then(|s| url_host(s))
+        .and_then(url_host)
         .unwrap_or_else(|| "the server".into());
     match &status.state {
         ConnectionState::Connected => format!("Connected to {host}"),

@@ -13,7 +13,7 @@ pub const LABEL: &str = "main";
 pub enum Route {
     /// Wherever the page starts (history, or sign-in when signed out).
     Start,
-    Open(OpenEvent),
+    Open(Box<OpenEvent>),
 }
 
 /// Shows the window (building it when closed) and routes it. A new page
@@ -27,7 +27,7 @@ pub fn show(app: &AppHandle, route: Route) -> tauri::Result<()> {
         let _ = window.set_focus();
         match route {
             Route::Start => {}
-            Route::Open(open) => window.emit_to(LABEL, "open", open)?,
+            Route::Open(open) => window.emit_to(LABEL, "open", *open)?,
         }
         return Ok(());
     }
