@@ -21,20 +21,21 @@ fi
 
 cargo build --locked -p herald-server -p herald-desktop
 target/debug/herald-server --demo --data-dir "$demo_dir/server" --bind "$bind" \
-  >"$demo_dir/server.out" 2>"$demo_dir/server.log" &
+  2>"$demo_dir/server.log" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
 
-# The server prints the accounts once it has made them; wait for that line.
+# The server prints the accounts (on stderr, with its log) once it has made
+# them; wait for that line.
 password=
 for _ in $(seq 1 300); do
-  password=$(awk '/alice@example.com/ && /password:/ { print $3; exit }' "$demo_dir/server.out")
+  password=$(awk '/alice@example.com/ && /password:/ { print $3; exit }' "$demo_dir/server.log")
   [[ -n $password ]] && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$demo_dir/server.log" >&2; exit 1; }
   sleep 0.1
 done
 [[ -n $password ]] || { echo "demo: herald-server did not start" >&2; exit 1; }
-cat "$demo_dir/server.out"
+sed -n '/herald-server demo at/,/^$/p' "$demo_dir/server.log"
 
 # The app gets its own settings and history under the demo directory, so a
 # real Herald set-up on this machine is left alone. The tokens still go to the
