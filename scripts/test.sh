@@ -19,4 +19,6 @@ scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast
 # and it fails when an invariant breaks (an event lost, a delivery short), so
 # the bench cannot rot. Its figures mean nothing here; scripts/bench.sh is
 # the real run.
-scripts/desktop-session.sh cargo run --locked -q -p herald-bench -- smoke
+# The binary the workspace build made: `cargo run -p herald-bench` would
+# resolve features for that one package and build its dependencies again.
+scripts/desktop-session.sh "${CARGO_TARGET_DIR:-target}/debug/herald-bench" smoke
