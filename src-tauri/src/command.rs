@@ -94,7 +94,7 @@ pub async fn open_link(shell: State<'_, Shell>, id: i64) -> Result<()> {
 #[tauri::command]
 pub fn settings(app: AppHandle, shell: State<'_, Shell>) -> Result<SettingsView> {
     let settings = shell.controller.settings()?;
-    let start_at_login = app.autolaunch().is_enabled().unwrap_or(false);
+    let start_at_login = start_at_login(&app);
     Ok(SettingsView::new(&settings, start_at_login))
 }
 
@@ -109,20 +109,19 @@ pub async fn save_settings(
         .controller
         .save_notifications(settings.desktop_notifications, settings.policy(&current))
         .await?;
-    let start_at_login =
-        if app.autolaunch().is_enabled().unwrap_or(false) == settings.start_at_login {
-            settings.start_at_login
-        } else {
-            crate::tray::set_autostart(&app, settings.start_at_login)
-                .map_err(|e| UiError::internal(format!("cannot change start at login: {e}")))?
-        };
+    let start_at_login = if start_at_login(&app) == settings.start_at_login {
+        settings.start_at_login
+    } else {
+        crate::tray::set_autostart(&app, settings.start_at_login)
+            .map_err(|e| UiError::internal(format!("cannot change start at login: {e}")))?
+    };
     Ok(SettingsView::new(&saved, start_at_login))
 }
 
 #[tauri::command]
 pub async fn pause(app: AppHandle, shell: State<'_, Shell>, choice: Pause) -> Result<SettingsView> {
     let saved = shell.controller.pause(choice).await?;
-    let start_at_login = app.autolaunch().is_enabled().unwrap_or(false);
+    let start_at_login = start_at_login(&app);
     Ok(SettingsView::new(&saved, start_at_login))
 }
 
@@ -145,4 +144,9 @@ pub async fn send_test(shell: State<'_, Shell>) -> Result<()> {
 #[tauri::command]
 pub fn defaults(shell: State<'_, Shell>) -> Result<Defaults> {
     Ok(Defaults::resolve(&shell.controller.settings()?))
+}
+
+/// Whether the autostart entry is there (an unreadable one counts as off).
+fn start_at_login(app: &AppHandle) -> bool {
+    app.autolaunch().is_enabled().unwrap_or(false)
 }

@@ -1,7 +1,7 @@
 //! What a click on a notification does.
 
-use super::InboxUpdate;
 use super::worker::Worker;
+use super::{InboxUpdate, on_inbox};
 use crate::notify::{ACTION_THIS_WAS_ME, ActionInvoked};
 
 impl Worker {
@@ -9,12 +9,14 @@ impl Worker {
         let Some(id) = action.item_id else {
             return;
         };
-        let inbox = self.inbox.clone();
-        let item = tokio::task::spawn_blocking(move || {
-            inbox.lock().unwrap_or_else(|e| e.into_inner()).get(id)
-        })
-        .await;
-        let Ok(Ok(Some(item))) = item else { return };
+        let Some(Some(item)) =
+            on_inbox(&self.inbox, "cannot read the clicked item", move |inbox| {
+                inbox.get(id)
+            })
+            .await
+        else {
+            return;
+        };
         if action.action == ACTION_THIS_WAS_ME {
             self.mark_read(vec![item.id], true).await;
             return;

@@ -2,9 +2,10 @@
 //! the self-test. Anything that waits on the network runs in its own task, so
 //! a slow server never holds up incoming events.
 
+use super::on_inbox;
 use super::worker::Worker;
 use super::{Command, InboxUpdate};
-use crate::inbox::InboxError;
+use crate::inbox::Inbox;
 
 impl Worker {
     pub(super) async fn handle_command(&mut self, command: Command) {
@@ -28,63 +29,48 @@ impl Worker {
     }
 
     async fn mark_all_read(&mut self) {
-        let inbox = self.inbox.clone();
-        let changed = tokio::task::spawn_blocking(move || {
-            inbox
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .mark_all_read()
-        })
-        .await;
-        match changed {
-            Ok(Ok(items)) if !items.is_empty() => {
-                let server_ids: Vec<u64> = items.iter().filter_map(|i| i.server_id).collect();
-                let ids = items.iter().map(|i| i.id).collect();
-                self.update(|s| s.unread = 0);
-                let _ = self.updates.send(InboxUpdate::Read { ids, read: true });
-                self.sync_read(server_ids, true);
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot mark all read"),
-            Err(e) => tracing::warn!(error = %e, "the inbox task failed"),
+        let Some(items) = on_inbox(&self.inbox, "cannot mark all read", Inbox::mark_all_read).await
+        else {
+            return;
+        };
+        if items.is_empty() {
+            return;
         }
+        let server_ids: Vec<u64> = items.iter().filter_map(|i| i.server_id).collect();
+        let ids = items.iter().map(|i| i.id).collect();
+        self.update(|s| s.unread = 0);
+        let _ = self.updates.send(InboxUpdate::Read { ids, read: true });
+        self.sync_read(server_ids, true);
     }
 
     async fn delete(&mut self, ids: Vec<i64>) {
-        let inbox = self.inbox.clone();
         let local = ids.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(unread) = on_inbox(&self.inbox, "cannot delete", move |inbox| {
             inbox.delete(&local)?;
             inbox.unread_count()
         })
-        .await;
-        match result {
-            Ok(Ok(unread)) => {
-                self.update(|s| s.unread = unread);
-                let _ = self.updates.send(InboxUpdate::Deleted { ids });
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete"),
-            Err(e) => tracing::warn!(error = %e, "the inbox task failed"),
-        }
+        .await
+        else {
+            return;
+        };
+        self.update(|s| s.unread = unread);
+        let _ = self.updates.send(InboxUpdate::Deleted { ids });
     }
 
     /// Marks items read locally, then tells the server (when it can listen).
     pub(super) async fn mark_read(&mut self, ids: Vec<i64>, read: bool) {
-        let inbox = self.inbox.clone();
         let local = ids.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((server_ids, unread)) = on_inbox(&self.inbox, "cannot mark read", move |inbox| {
             inbox.set_read(&local, read)?;
             let server_ids: Vec<u64> = local
                 .iter()
                 .filter_map(|id| inbox.get(*id).ok().flatten())
                 .filter_map(|i| i.server_id)
                 .collect();
-            Ok::<_, InboxError>((server_ids, inbox.unread_count()?))
+            Ok((server_ids, inbox.unread_count()?))
         })
-        .await;
-        let Ok(Ok((server_ids, unread))) = result else {
+        .await
+        else {
             return;
         };
         self.update(|s| s.unread = unread);

@@ -36,6 +36,32 @@ pub enum EngineError {
     Inbox(#[from] InboxError),
 }
 
+/// Runs `f` on the inbox on a blocking thread (SQLite calls block), so the
+/// engine's task keeps taking events. A failure is logged as `what` and comes
+/// back as `None`: the callers' next step is to skip the update.
+pub(crate) async fn on_inbox<T: Send + 'static>(
+    inbox: &Arc<Mutex<Inbox>>,
+    what: &'static str,
+    f: impl FnOnce(&mut Inbox) -> Result<T, InboxError> + Send + 'static,
+) -> Option<T> {
+    let inbox = inbox.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        f(&mut inbox.lock().unwrap_or_else(|e| e.into_inner()))
+    })
+    .await;
+    match result {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "{what}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "{what}: the inbox task failed");
+            None
+        }
+    }
+}
+
 /// A change of the inbox, for whoever shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboxUpdate {

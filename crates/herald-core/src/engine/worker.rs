@@ -6,7 +6,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::catch_up::{CaughtUp, catch_up};
-use super::{Command, InboxUpdate};
+use super::{Command, InboxUpdate, on_inbox};
 use crate::api::{Api, ApiError};
 use crate::config::Settings;
 use crate::event::{Incoming, decode};
@@ -164,31 +164,23 @@ impl Worker {
                 // Every live event of this connection comes after this point
                 // in the channel, so the cursor now is a safe start for every
                 // catch-up of this connection, however far live events move it.
-                let inbox = self.inbox.clone();
-                self.connection_base = tokio::task::spawn_blocking(move || {
-                    inbox
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .last_server_id()
-                })
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(0);
+                self.connection_base = last_server_id(&self.inbox).await;
                 self.start_catch_up(caught_tx);
             }
             // The server joined the socket to its rooms only now: catch up
             // again so nothing stored between CONNECT and the join is missed.
             LinkEvent::Ready | LinkEvent::Overflow => self.start_catch_up(caught_tx),
             LinkEvent::ReadSync { ids, read } => {
-                let inbox = self.inbox.clone();
-                let changed = tokio::task::spawn_blocking(move || {
-                    let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-                    inbox.set_read_by_server_ids(&ids, read)?;
-                    inbox.unread_count()
-                })
+                let synced = on_inbox(
+                    &self.inbox,
+                    "cannot apply another device's reads",
+                    move |inbox| {
+                        inbox.set_read_by_server_ids(&ids, read)?;
+                        inbox.unread_count()
+                    },
+                )
                 .await;
-                if let Ok(Ok(unread)) = changed {
+                if let Some(unread) = synced {
                     self.update(|s| s.unread = unread);
                 }
             }
@@ -258,19 +250,7 @@ impl Worker {
             caught_tx.clone(),
         );
         self.catching_up = Some(tokio::spawn(async move {
-            let after = {
-                let inbox = inbox.clone();
-                tokio::task::spawn_blocking(move || {
-                    inbox
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .last_server_id()
-                })
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(0)
-            };
+            let after = last_server_id(&inbox).await;
             let result = catch_up(&api, &token, after, &tx).await;
             let _ = tx.send(CaughtUp::Done(result)).await;
         }));
@@ -332,7 +312,15 @@ impl Worker {
         // The alert of this device's own sign-in is kept, but as read: the
         // user knows of it, and it must not badge the tray. (Only here: other
         // devices still see it as new.)
-        let own_logins = self.policy.own_logins();
+        // Only a batch with a login alert needs the list (not the event path of orders).
+        let own_logins = if batch
+            .iter()
+            .any(|i| i.kind == herald_proto::EventType::LoginNotification.as_str())
+        {
+            self.policy.own_logins()
+        } else {
+            Vec::new()
+        };
         let stored = tokio::task::spawn_blocking(move || {
             let mut inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
             let mut added = inbox.insert_batch(&batch)?;
@@ -415,4 +403,14 @@ impl Worker {
             }
         });
     }
+}
+
+/// The inbox's catch-up cursor; 0 (everything) when it cannot be read, which
+/// costs a longer catch-up, never a lost event.
+async fn last_server_id(inbox: &Arc<Mutex<Inbox>>) -> u64 {
+    on_inbox(inbox, "cannot read the catch-up cursor", |inbox| {
+        inbox.last_server_id()
+    })
+    .await
+    .unwrap_or(0)
 }
