@@ -287,9 +287,10 @@ impl Controller {
 
     /// Asks the server for one test event of each type.
     pub async fn self_test(&self) -> Result<(), ControllerError> {
-        let running = self.running.lock().await;
-        let engine = &running.as_ref().ok_or(ControllerError::NotSignedIn)?.engine;
-        Ok(engine.self_test().await?)
+        // The lock is let go before the server answers: a slow server must
+        // not hold up sign-out, sign-in and every other request.
+        let tester = self.with_engine(Engine::self_tester).await?;
+        Ok(tester.run().await?)
     }
 
     /// The URL behind an item's "Open link", when it is safe to open: http(s)
@@ -501,6 +502,35 @@ mod tests {
             NaiveTime::from_hms_opt(8, 0, 0).expect("08:00")
         );
         assert_eq!(Pause::Resume.until(now), None);
+    }
+
+    #[tokio::test]
+    async fn a_slow_self_test_holds_up_no_other_request() {
+        use crate::engine::testing::{FakeServer, PATIENCE, SignedIn};
+        // A server that takes every connection and never answers.
+        let mut server = FakeServer::start(|_| None).await;
+        let account = SignedIn::new(&server.url);
+        let parts = ControllerParts {
+            paths: account.paths.clone(),
+            store: account.store.clone(),
+            notifier: None,
+            link: LinkConfig::default(),
+            markup: false,
+        };
+        let controller = Arc::new(Controller::new(parts, mpsc::unbounded_channel().1));
+        controller.resume().await;
+        let testing = tokio::spawn({
+            let controller = controller.clone();
+            async move { controller.self_test().await }
+        });
+        server.next_request_to("/api/notifications/test").await;
+        // The self-test now waits on the server; the controller must not.
+        tokio::time::timeout(PATIENCE, controller.reconnect_now())
+            .await
+            .unwrap_or_else(|_| panic!("a request waited for the self-test's answer"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        testing.abort();
+        controller.shutdown().await;
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! - [`session`], [`api`], [`auth`]: signing in, the REST calls, token times.
 //! - [`config`], [`status`], [`doctor`], [`opener`], [`wake`]: settings, the
 //!   published status, desktop probes, opening links, sleep detection.
+//! - [`autostart`]: the OS's start-at-login entry.
 
 pub mod api;
 pub mod auth;
+pub mod autostart;
 pub mod backoff;
 pub mod config;
 pub mod controller;

@@ -20,7 +20,9 @@ pub fn slept(monotonic: Duration, wall: Duration) -> bool {
     wall.saturating_sub(monotonic) > SLACK
 }
 
-/// Watches for sleep until the link is dropped; on waking, reconnects.
+/// Watches for sleep and, on waking, reconnects. It runs until the link has
+/// ended or its [`Engine`](crate::engine::Engine) aborts it (on shutdown, or
+/// when dropped).
 pub async fn watch(link: Link) {
     let mut interval = tokio::time::interval(TICK);
     interval.tick().await;

@@ -10,6 +10,10 @@ mod action;
 mod catch_up;
 mod command;
 mod renewal;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -115,6 +119,47 @@ pub struct Engine {
     link: Link,
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
+    /// The sleep watcher ([`crate::wake::watch`]): it would outlive the
+    /// engine otherwise, as it only ends when a send to the link fails.
+    wake: AbortOnDrop,
+}
+
+/// Aborts its task when dropped, so a task bound to an engine ends with it
+/// even when the engine is dropped without [`Engine::shutdown`].
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Aborts the task and waits until it has ended.
+    async fn stop(&mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Asks a running engine for a self-test: a cheap clone, so that a caller
+/// can let go of whatever holds the engine while the server answers.
+#[derive(Debug, Clone)]
+pub struct SelfTest {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl SelfTest {
+    /// Asks the server for one test event of each type.
+    pub async fn run(&self) -> Result<(), ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SelfTest(tx))
+            .map_err(|_| ApiError::Unsupported("a self-test after shutdown"))?;
+        rx.await
+            .map_err(|_| ApiError::Unsupported("a self-test after shutdown"))?
+    }
 }
 
 #[derive(Debug)]
@@ -179,13 +224,14 @@ impl Engine {
             link: link.clone(),
             connected_once: false,
             catching_up: None,
+            catch_up_again: false,
             caught_up: Vec::new(),
             connection_base: 0,
             refresh_at: tokio::time::Instant::now(),
             markup: parts.markup,
         };
         let task = tokio::spawn(worker.run(link_rx, command_rx, action_rx));
-        tokio::spawn(crate::wake::watch(link.clone()));
+        let wake = AbortOnDrop(tokio::spawn(crate::wake::watch(link.clone())));
         Ok(Engine {
             status: status_rx,
             updates,
@@ -193,6 +239,7 @@ impl Engine {
             link,
             commands,
             task,
+            wake,
         })
     }
 
@@ -240,16 +287,26 @@ impl Engine {
 
     /// Asks the server for one test event of each type.
     pub async fn self_test(&self) -> Result<(), ApiError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SelfTest(tx))
-            .map_err(|_| ApiError::Unsupported("a self-test after shutdown"))?;
-        rx.await
-            .map_err(|_| ApiError::Unsupported("a self-test after shutdown"))?
+        self.self_tester().run().await
     }
 
-    /// Stops the link and waits until every received event is in the inbox.
-    pub async fn shutdown(self) {
+    /// The sleep watcher's task, to see that it ends with the engine.
+    #[cfg(test)]
+    fn wake_task(&self) -> tokio::task::AbortHandle {
+        self.wake.0.abort_handle()
+    }
+
+    /// A handle for [`Engine::self_test`] that does not borrow the engine.
+    pub fn self_tester(&self) -> SelfTest {
+        SelfTest {
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Stops the link and the sleep watcher, and waits until every received
+    /// event is in the inbox.
+    pub async fn shutdown(mut self) {
+        self.wake.stop().await;
         let _ = self.commands.send(Command::Shutdown);
         self.link.send(LinkCommand::Shutdown);
         let _ = self.task.await;

@@ -87,6 +87,7 @@ impl Worker {
             s.state = ConnectionState::SignedOut { reason };
             s.connected_since = None;
             s.next_retry_at = None;
+            s.cause = None;
         });
         let _ = self.token_tx.send(None);
         self.link.send(LinkCommand::Shutdown);

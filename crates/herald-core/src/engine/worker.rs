@@ -36,9 +36,15 @@ pub(super) struct Worker {
     pub(super) link: Link,
     pub(super) connected_once: bool,
     pub(super) catching_up: Option<JoinHandle<()>>,
+    /// A catch-up was asked for while one ran: run another when it ends, as
+    /// the one running may have asked the server before the event it was
+    /// asked for (e.g. by `herald_ready`) was stored.
+    pub(super) catch_up_again: bool,
     /// Items of the catch-up under way, announced together when it ends.
     pub(super) caught_up: Vec<Item>,
-    /// The inbox cursor when the current connection was confirmed.
+    /// The inbox cursor when the current connection was confirmed, where
+    /// every catch-up of the connection starts: live events may have moved
+    /// the cursor past an event this socket missed.
     pub(super) connection_base: u64,
     /// When to renew the token (or, without a refresh token, to end the session).
     pub(super) refresh_at: tokio::time::Instant,
@@ -54,6 +60,9 @@ impl Worker {
     ) {
         let (caught_tx, mut caught_rx) = mpsc::channel::<CaughtUp>(4);
         let mut flush_at: Option<tokio::time::Instant> = None;
+        // A closed channel answers `None` at once, forever: its branch is
+        // turned off then, or the loop would spin.
+        let mut actions_open = true;
         self.schedule_refresh(false);
         loop {
             let flush = async {
@@ -78,7 +87,7 @@ impl Worker {
                 }
                 caught = caught_rx.recv() => {
                     if let Some(caught) = caught
-                        && let Some(at) = self.handle_caught_up(caught).await {
+                        && let Some(at) = self.handle_caught_up(caught, &caught_tx).await {
                             flush_at = Some(flush_at.map_or(at, |f| f.min(at)));
                         }
                 }
@@ -88,11 +97,10 @@ impl Worker {
                     self.show(toasts);
                 }
                 _ = tokio::time::sleep_until(self.refresh_at) => self.refresh().await,
-                action = actions.recv() => {
-                    if let Some(action) = action {
-                        self.handle_action(action).await;
-                    }
-                }
+                action = actions.recv(), if actions_open => match action {
+                    Some(action) => self.handle_action(action).await,
+                    None => actions_open = false,
+                },
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(command) => self.handle_command(command).await,
@@ -169,6 +177,8 @@ impl Worker {
             }
             // The server joined the socket to its rooms only now: catch up
             // again so nothing stored between CONNECT and the join is missed.
+            // After an overflow, the dropped events may lie below events
+            // that got through: both start from the connection's base.
             LinkEvent::Ready | LinkEvent::Overflow => self.start_catch_up(caught_tx),
             LinkEvent::ReadSync { ids, read } => {
                 let synced = on_inbox(
@@ -210,18 +220,22 @@ impl Worker {
             }
             s.next_retry_at = None;
             match state {
+                // A retry keeps the cause of the failure it retries.
                 LinkState::Connecting { .. } => s.state = ConnectionState::Connecting,
                 LinkState::Connected { since } => {
                     s.state = ConnectionState::Connected;
                     s.connected_since = Some(since);
                     s.failed_attempts = 0;
+                    s.cause = None;
                 }
                 LinkState::Backoff {
                     retry_at,
+                    cause,
                     reason,
                     attempt,
                 } => {
                     s.state = ConnectionState::Backoff { reason };
+                    s.cause = Some(cause);
                     s.failed_attempts = attempt;
                     s.connected_since = None;
                     s.next_retry_at = Some(retry_at);
@@ -229,28 +243,36 @@ impl Worker {
                 LinkState::AuthFailed { message } => {
                     s.state = ConnectionState::AuthFailed { message };
                     s.connected_since = None;
+                    s.cause = None;
                 }
-                LinkState::Paused => s.state = ConnectionState::Paused,
+                LinkState::Paused => {
+                    s.state = ConnectionState::Paused;
+                    s.cause = None;
+                }
                 LinkState::Stopped => {
                     s.connected_since = None;
                     s.state = ConnectionState::Stopped;
+                    s.cause = None;
                 }
             }
         });
     }
 
+    /// Catches up from [`Worker::connection_base`], or after the catch-up
+    /// under way if there is one.
     pub(super) fn start_catch_up(&mut self, caught_tx: &mpsc::Sender<CaughtUp>) {
         if self.catching_up.as_ref().is_some_and(|t| !t.is_finished()) {
+            self.catch_up_again = true;
             return;
         }
-        let (api, token, inbox, tx) = (
+        self.catch_up_again = false;
+        let (api, token, after, tx) = (
             self.api.clone(),
             self.tokens.access.clone(),
-            self.inbox.clone(),
+            self.connection_base,
             caught_tx.clone(),
         );
         self.catching_up = Some(tokio::spawn(async move {
-            let after = last_server_id(&inbox).await;
             let result = catch_up(&api, &token, after, &tx).await;
             let _ = tx.send(CaughtUp::Done(result)).await;
         }));
@@ -259,7 +281,18 @@ impl Worker {
     pub(super) async fn handle_caught_up(
         &mut self,
         caught: CaughtUp,
+        caught_tx: &mpsc::Sender<CaughtUp>,
     ) -> Option<tokio::time::Instant> {
+        if let CaughtUp::Done(result) = &caught {
+            // Its task has nothing left to do but end: another may start.
+            self.catching_up = None;
+            if matches!(result, Err(ApiError::Unsupported(_))) {
+                self.catch_up_again = false;
+            }
+            if self.catch_up_again {
+                self.start_catch_up(caught_tx);
+            }
+        }
         match caught {
             CaughtUp::Page(items, rejected) => {
                 if rejected > 0 {

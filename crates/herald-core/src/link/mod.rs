@@ -17,7 +17,10 @@
 //!   generation of its client and is dropped when that is not the current one.
 //! - its own reconnect loop can spin a core: it is off; [`crate::backoff`]
 //!   schedules ours.
+//! - its errors are for programmers ("EngineIO Error" hides the real one):
+//!   every failure is classified into a [`Cause`] where it happens.
 
+mod cause;
 mod client;
 mod supervisor;
 
@@ -29,6 +32,7 @@ use herald_proto::socket::ConnectErrorCode;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+pub use cause::Cause;
 pub use client::refusal;
 use supervisor::Supervisor;
 
@@ -62,6 +66,9 @@ pub enum LinkState {
     Backoff {
         attempt: u32,
         retry_at: chrono::DateTime<chrono::Utc>,
+        /// Why, for a person.
+        cause: Cause,
+        /// Why, for a log: the library's own words.
         reason: String,
     },
     /// The server refused the token; waiting for a new one.

@@ -8,6 +8,7 @@ use herald_proto::socket::ConnectErrorCode;
 use rust_socketio::asynchronous::Client;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::cause::{Cause, describe};
 use super::client::{client_builder, close, refusal, send_probe};
 use super::{LinkCommand, LinkConfig, LinkEvent, LinkState, Relay};
 use crate::backoff;
@@ -21,7 +22,8 @@ pub(super) enum Signal {
 }
 
 enum Outcome {
-    Lost(String),
+    /// Why, for a person and for a log.
+    Lost(Cause, String),
     Refused(Option<ConnectErrorCode>, String),
     Command(LinkCommand),
     Stop,
@@ -61,7 +63,7 @@ impl Supervisor {
                 }
                 Err(outcome) => outcome,
             };
-            let reason = match outcome {
+            let (cause, reason) = match outcome {
                 Outcome::Stop | Outcome::Command(LinkCommand::Shutdown) => break,
                 Outcome::Command(LinkCommand::Pause) => {
                     if !self.paused().await {
@@ -91,18 +93,19 @@ impl Supervisor {
                         }
                         continue;
                     }
-                    message
+                    (Cause::Refused, message)
                 }
-                Outcome::Lost(reason) => reason,
+                Outcome::Lost(cause, reason) => (cause, reason),
             };
             let delay = backoff::next_delay(attempt);
             attempt = attempt.saturating_add(1);
             let retry_at =
                 chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            tracing::info!(%reason, ?delay, attempt, "connection lost; retrying");
+            tracing::info!(%reason, ?cause, ?delay, attempt, "connection lost; retrying");
             self.state(LinkState::Backoff {
                 attempt,
                 retry_at,
+                cause,
                 reason,
             })
             .await;
@@ -174,8 +177,18 @@ impl Supervisor {
         let deadline = tokio::time::Instant::now() + self.config.connect_timeout;
         let client = match tokio::time::timeout_at(deadline, builder.connect()).await {
             Ok(Ok(client)) => client,
-            Ok(Err(e)) => return Err(Outcome::Lost(format!("cannot connect: {e}"))),
-            Err(_) => return Err(Outcome::Lost("the connection attempt timed out".into())),
+            Ok(Err(e)) => {
+                return Err(Outcome::Lost(
+                    Cause::of_error(&e),
+                    format!("cannot connect: {}", describe(&e)),
+                ));
+            }
+            Err(_) => {
+                return Err(Outcome::Lost(
+                    Cause::NoAnswer,
+                    "the connection attempt timed out".into(),
+                ));
+            }
         };
         let answer = tokio::select! {
             answer = tokio::time::timeout_at(deadline, signals.recv()) => answer,
@@ -197,16 +210,20 @@ impl Supervisor {
                 close(&client).await;
                 Err(match refusal(&error) {
                     Some((code, message)) => Outcome::Refused(code, message),
-                    None => Outcome::Lost(error),
+                    None => Outcome::Lost(Cause::of_reported(&error), error),
                 })
             }
             Ok(Some(Signal::Closed) | None) => {
                 close(&client).await;
-                Err(Outcome::Lost("the server closed the connection".into()))
+                Err(Outcome::Lost(
+                    Cause::Dropped,
+                    "the server closed the connection".into(),
+                ))
             }
             Err(_) => {
                 close(&client).await;
                 Err(Outcome::Lost(
+                    Cause::NoAnswer,
                     "the server did not confirm the connection in time".into(),
                 ))
             }
@@ -235,15 +252,17 @@ impl Supervisor {
             tokio::select! {
                 signal = signals.recv() => match signal {
                     Some(Signal::Connected) => continue,
-                    Some(Signal::Error(e)) => break Outcome::Lost(e),
-                    Some(Signal::Closed) | None => break Outcome::Lost("the server closed the connection".into()),
+                    Some(Signal::Error(e)) => break Outcome::Lost(Cause::of_reported(&e), e),
+                    Some(Signal::Closed) | None => {
+                        break Outcome::Lost(Cause::Dropped, "the server closed the connection".into());
+                    }
                 },
                 acked = ack_wait => {
                     pending = None;
                     match acked {
                         Ok(true) => self.answers_probes.store(true, Ordering::Release),
                         _ if self.answers_probes.load(Ordering::Acquire) => {
-                            break Outcome::Lost("no answer to the liveness probe".into());
+                            break Outcome::Lost(Cause::NoAnswer, "no answer to the liveness probe".into());
                         }
                         _ => {}
                     }
@@ -255,7 +274,7 @@ impl Supervisor {
                     if pending.is_none() {
                         match send_probe(&client, self.config.probe_timeout).await {
                             Ok(rx) => pending = Some((rx, tokio::time::Instant::now() + self.config.probe_timeout)),
-                            Err(e) => break Outcome::Lost(format!("the liveness probe failed: {e}")),
+                            Err(e) => break Outcome::Lost(Cause::Dropped, format!("the liveness probe failed: {e}")),
                         }
                     }
                 }
