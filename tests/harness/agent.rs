@@ -70,7 +70,10 @@ impl AgentProcess {
                         "the agent exited:\n{}",
                         std::fs::read_to_string(&log).unwrap_or_default()
                     );
-                    tokio::net::UnixStream::connect(&socket).await.ok().map(drop)
+                    tokio::net::UnixStream::connect(&socket)
+                        .await
+                        .ok()
+                        .map(drop)
                 }
             },
         )

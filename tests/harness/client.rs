@@ -66,9 +66,16 @@ impl Herald {
             ("HERALD_CONFIG_DIR", path(&self.config_dir)),
             ("HERALD_DATA_DIR", path(&self.data_dir)),
             ("HERALD_OPENER", path(&self.opener)),
+            // The agent's socket: per test user, so parallel tests never meet.
+            ("HERALD_RUNTIME_DIR", path(&self.runtime_dir())),
             ("HERALD_LOG", "info".into()),
             ("HOME", path(&self.home())),
         ]
+    }
+
+    /// Where this user's agent listens (`agent.sock`).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.root.join("run")
     }
 
     pub fn home(&self) -> PathBuf {
@@ -141,6 +148,19 @@ impl Herald {
             .collect();
         items.reverse();
         items
+    }
+
+    /// `herald status --json`: the account, and the engine if one runs
+    /// (`agent`: `{running, pid}`; `connection`: its live status).
+    pub async fn status_json(&self) -> Value {
+        let output = self.run(&["status", "--json"], None).await;
+        assert!(output.status.success(), "status: {}", output.stderr);
+        serde_json::from_str(output.stdout.trim()).expect("status --json is JSON")
+    }
+
+    /// The engine's socket of this user (the agent's, or a `herald listen`'s).
+    pub fn agent_socket(&self) -> PathBuf {
+        self.runtime_dir().join("agent.sock")
     }
 
     /// Starts `herald listen ARGS`.
@@ -280,6 +300,26 @@ impl Listen {
                 }
             }
         }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The stdout JSON items among the lines seen so far, in order.
+    pub fn printed(&self) -> Vec<Value> {
+        self.seen
+            .iter()
+            .filter_map(|line| match line {
+                Line::Out(line) => serde_json::from_str(line).ok(),
+                Line::Err(_) => None,
+            })
+            .collect()
     }
 
     /// SIGTERM, then the exit status and the rest of the output.

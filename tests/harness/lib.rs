@@ -5,6 +5,7 @@
 //! - [`server`]: a `herald-server` process on a fixed loopback port, which a
 //!   test can kill with SIGKILL and start again on the same port.
 //! - [`client`]: the `herald` CLI with its own config and data directories.
+//! - [`agent`]: `herald-agent`, the always-on engine, of one such user.
 //! - [`desktop`]: a monitor of `org.freedesktop.Notifications.Notify` calls on
 //!   the session bus (`dbus-monitor`), and Secret Service look-ups (`secret-tool`).
 //!
@@ -12,6 +13,7 @@
 //! gnome-keyring unlocked and dunst running.
 #![allow(clippy::unwrap_used, missing_debug_implementations)]
 
+pub mod agent;
 pub mod client;
 pub mod desktop;
 pub mod desktop_app;

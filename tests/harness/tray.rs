@@ -388,10 +388,11 @@ pub fn strip_mnemonic(label: &str) -> String {
     out
 }
 
+/// A layout node's id, properties and children.
+type NodeParts<'v, 'a> = (i32, HashMap<String, Variant<'a>>, Vec<&'v Variant<'a>>);
+
 /// The parts of a `(ia{sv}av)` layout node (possibly wrapped in variants).
-fn node_parts<'v, 'a>(
-    node: &'v Variant<'a>,
-) -> Result<(i32, HashMap<String, Variant<'a>>, Vec<&'v Variant<'a>>), String> {
+fn node_parts<'v, 'a>(node: &'v Variant<'a>) -> Result<NodeParts<'v, 'a>, String> {
     let node = unwrap_variant(node);
     let Variant::Structure(structure) = node else {
         return Err(format!("a layout node is not a structure: {node}"));

@@ -1,7 +1,7 @@
 //! `herald` as a user runs it: sign in, listen, see notifications, history.
 //! Runs inside scripts/desktop-session.sh (keyring unlocked, dunst running).
 
-use herald_system_tests::client::Herald;
+use herald_system_tests::client::{Herald, Line};
 use herald_system_tests::desktop::{NotifyMonitor, secret_tool_search};
 use herald_system_tests::server::{ServerProcess, order_update};
 use herald_system_tests::{WAIT, files_containing, wait_for};
@@ -203,4 +203,110 @@ async fn without_a_keyring_sign_in_fails_clearly_and_writes_nothing() {
         .expect("home")
         .collect();
     assert!(home.is_empty(), "nothing written under HOME: {home:?}");
+}
+
+#[tokio::test]
+async fn server_text_reaches_the_terminal_without_control_characters() {
+    let server = ServerProcess::start(&[]).await;
+    let (admin_pw, _) = server.add_user("admin@example.com", "admin");
+    let (password, henry) = server.add_user("henry@example.com", "user");
+    let admin = server.token("admin@example.com", &admin_pw).await;
+    let herald = Herald::new("terminal");
+    herald
+        .login_ok(&server.url, "henry@example.com", &password)
+        .await;
+    let mut listen = herald.listen(&["--no-desktop"]);
+    listen.wait_status("Connected").await;
+    // A bidi override makes a line read otherwise than it is; a newline
+    // would forge a second item line.
+    let mut event = order_update(henry, 1);
+    event["title"] = json!("Refund \u{202E}gnp.exe");
+    event["message"] = json!("ok\n*     9  2020-01-01  [order_update] Forged: line");
+    server.emit(&admin, &event).await;
+    let line = listen
+        .wait_line(
+            "the item",
+            |l| matches!(l, Line::Out(o) if o.contains("Refund")),
+        )
+        .await;
+    let Line::Out(line) = line else {
+        unreachable!()
+    };
+    assert!(!line.contains('\u{202E}'), "{line:?}");
+    assert!(line.contains("Refund gnp.exe: ok *     9"), "{line:?}");
+    let (status, lines) = listen.stop().await;
+    assert!(status.success());
+    assert!(
+        !lines
+            .iter()
+            .any(|l| matches!(l, Line::Out(o) if o.starts_with("*     9"))),
+        "a forged line: {lines:#?}"
+    );
+
+    // The text history is cleaned the same way; the JSON keeps the text as
+    // it was sent (escaped by JSON itself).
+    let text = herald.run(&["history"], None).await;
+    assert!(text.status.success(), "{}", text.stderr);
+    assert!(!text.stdout.contains('\u{202E}'), "{:?}", text.stdout);
+    assert_eq!(
+        text.stdout.lines().filter(|l| l.contains("Refund")).count(),
+        1,
+        "{}",
+        text.stdout
+    );
+    let json = herald.history(10).await;
+    let item = json
+        .iter()
+        .find(|i| i["title"].as_str().is_some_and(|t| t.contains("Refund")))
+        .expect("the item in the history");
+    assert_eq!(item["title"], "Refund \u{202E}gnp.exe");
+}
+
+#[tokio::test]
+async fn an_engine_lock_held_by_a_silent_process_is_reported_not_raced() {
+    let herald = Herald::new("silent");
+    // A process that holds the lock and never answers on the socket: this test.
+    std::fs::create_dir_all(&herald.data_dir).expect("the data dir");
+    let mut lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(herald.data_dir.join("engine.lock"))
+        .expect("the lock file");
+    lock.try_lock().expect("take the engine lock");
+    std::io::Write::write_all(&mut lock, b"4242").expect("write a pid");
+
+    let read = herald.run(&["read", "1"], None).await;
+    assert_eq!(read.status.code(), Some(1), "{}", read.stderr);
+    assert!(
+        read.stderr.contains("(process 4242) holds the lock")
+            && read.stderr.contains("does not answer"),
+        "{}",
+        read.stderr
+    );
+    let listen = herald.listen(&["--json"]);
+    let (status, lines) = listen.finish().await;
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| matches!(l, Line::Err(e) if e.contains("does not answer"))),
+        "{lines:#?}"
+    );
+    let status = herald.run(&["status"], None).await;
+    assert!(
+        status
+            .stdout
+            .contains("agent:       not answering (process 4242 holds the engine lock)"),
+        "{}",
+        status.stdout
+    );
+    drop(lock);
+    // Free again: `status` says so.
+    let status = herald.run(&["status"], None).await;
+    assert!(
+        status.stdout.contains("agent:       not running"),
+        "{}",
+        status.stdout
+    );
 }

@@ -6,13 +6,13 @@
 //!    same refresh token and toast every event twice; a second agent finds
 //!    the lock held, says who holds it and exits 0 (starting Herald while
 //!    it runs is not an error).
-//! 2. **The engine** (the notifier and the controller), so that the socket
-//!    never answers without something behind it.
+//! 2. **The engine** (the notifier and the controller), and the stored
+//!    session resumed, so that the socket never answers without something
+//!    behind it, nor says "signed out" while the keyring is still being read.
 //! 3. **The socket**, before the tray: a window started from the tray finds
 //!    the agent already listening.
-//! 4. **The tray**, then the stored session is resumed (the tray shows
-//!    "Connecting" meanwhile), then the one-time warning when no tray host
-//!    will ever draw the icon.
+//! 4. **The tray**, then the one-time warning when no tray host will ever
+//!    draw the icon.
 //!
 //! Every task gets the shutdown token and ends with the agent. Quit, SIGTERM
 //! and SIGINT all take the same way out: the tray leaves the bus, the engine
@@ -85,6 +85,11 @@ pub async fn run(port: Port, ends: Option<Ends>) -> anyhow::Result<()> {
         markup,
     };
     let controller = Arc::new(Controller::new(parts, action_rx));
+    // Resume before the socket answers: a front-end attaching earlier would be
+    // told "signed out" while the stored session is still being read.
+    // Bounded by the keyring's timeout; a signal meanwhile waits its turn.
+    let status = controller.resume().await;
+    tracing::info!(state = ?status.state, "resumed");
 
     let autostart = Autostart::new(
         std::env::current_exe().context("cannot find the agent's own program")?,
@@ -133,9 +138,6 @@ pub async fn run(port: Port, ends: Option<Ends>) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    // Bounded by the keyring's timeout; a signal meanwhile waits its turn.
-    let status = controller.resume().await;
-    tracing::info!(state = ?status.state, "resumed");
     tasks.spawn(until(shutdown.clone(), warn_without_tray_host(notifier)));
     loop {
         tokio::select! {

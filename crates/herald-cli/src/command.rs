@@ -1,5 +1,10 @@
 //! The commands. Each reads the settings, acts, and returns an error that
 //! says what to do; `main` turns it into exit code 1.
+//!
+//! The commands that change the engine's state run in the engine when one
+//! runs, else here under the engine lock ([`crate::remote`]); `listen` is in
+//! [`crate::listen`]. `history` and `doctor` only read, so they read the
+//! history file directly (SQLite in WAL mode lets them beside a writer).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -9,18 +14,15 @@ use anyhow::{Context, anyhow, bail};
 use herald_core::api::normalize_server;
 use herald_core::config::{Paths, Settings};
 use herald_core::doctor;
-use herald_core::engine::{Engine, EngineParts, InboxUpdate};
-use herald_core::inbox::{Inbox, Item, ListQuery};
-use herald_core::link::LinkConfig;
-use herald_core::notify::Notifier;
-use herald_core::notify::desktop::{DesktopNotifier, server_info};
+use herald_core::inbox::{Inbox, ListQuery};
 use herald_core::secret::{KeyringStore, SecretStore};
 use herald_core::session::{self, SessionError};
-use herald_core::status::ConnectionState;
 
+use crate::print::print_item;
+use crate::remote::{self, Engine};
 use crate::{Cli, Command};
 
-fn keyring() -> Arc<dyn SecretStore> {
+pub fn keyring() -> Arc<dyn SecretStore> {
     let timeout = std::env::var("HERALD_KEYRING_TIMEOUT_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
@@ -29,7 +31,7 @@ fn keyring() -> Arc<dyn SecretStore> {
     Arc::new(KeyringStore::new("herald", timeout))
 }
 
-fn settings(paths: &Paths, server: Option<String>) -> anyhow::Result<Settings> {
+pub fn settings(paths: &Paths, server: Option<String>) -> anyhow::Result<Settings> {
     let mut settings = Settings::load(paths)?;
     if let Some(server) = server {
         settings.server = Some(server);
@@ -37,7 +39,7 @@ fn settings(paths: &Paths, server: Option<String>) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-fn explain(e: SessionError) -> anyhow::Error {
+pub fn explain(e: SessionError) -> anyhow::Error {
     match e {
         SessionError::NotSignedIn => {
             anyhow!("not signed in: run `herald --server URL login --email EMAIL --password-stdin`")
@@ -53,14 +55,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password_stdin: _,
         } => login(&paths, cli.server, &email).await,
-        Command::Logout => {
-            session::sign_out(&paths, keyring())
-                .await
-                .map_err(explain)?;
-            eprintln!("signed out");
-            Ok(())
+        Command::Logout => match remote::engine(&paths).await? {
+            Engine::Agent(client) => remote::sign_out(&client).await,
+            Engine::Local(_lock) => {
+                session::sign_out(&paths, keyring())
+                    .await
+                    .map_err(explain)?;
+                eprintln!("signed out");
+                Ok(())
+            }
+        },
+        Command::Listen { json, no_desktop } => {
+            crate::listen::listen(&paths, cli.server, json, no_desktop).await
         }
-        Command::Listen { json, no_desktop } => listen(&paths, cli.server, json, no_desktop).await,
         Command::History {
             json,
             limit,
@@ -82,10 +89,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Read { ids, unread } => read(&paths, cli.server, &ids, !unread).await,
+        Command::Read { ids, unread } => match remote::engine(&paths).await? {
+            Engine::Agent(client) => remote::mark_read(&client, &ids, !unread).await,
+            Engine::Local(_lock) => read(&paths, cli.server, &ids, !unread).await,
+        },
         Command::Status { json } => status(&paths, cli.server, json).await,
         Command::Doctor => doctor(&paths, cli.server).await,
         Command::Test => {
+            let _lock = match remote::engine(&paths).await? {
+                Engine::Agent(client) => return remote::send_test(&client).await,
+                Engine::Local(lock) => lock,
+            };
             let settings = settings(&paths, cli.server)?;
             let (api, _, tokens) = session::stored_tokens(&settings, keyring())
                 .await
@@ -115,6 +129,12 @@ async fn login(paths: &Paths, server: Option<String>, email: &str) -> anyhow::Re
     if password.is_empty() {
         bail!("no password on standard input");
     }
+    // A running engine switches to the new session at once. Without one,
+    // no lock is taken: signing in writes nothing an engine holds open, and
+    // a failed sign-in leaves no file behind.
+    if let Ok(client) = herald_ipc::Client::connect(&herald_ipc::Endpoint::of(paths)).await {
+        return remote::sign_in(&client, &server, email, password).await;
+    }
     let session = session::sign_in(paths, keyring(), &server, email, password)
         .await
         .map_err(explain)?;
@@ -137,126 +157,6 @@ fn open_inbox(paths: &Paths, settings: &Settings) -> anyhow::Result<Inbox> {
         .as_deref()
         .ok_or_else(|| anyhow!("no server yet: run `herald --server URL login ...`"))?;
     Ok(Inbox::open(&paths.inbox_file(), server)?)
-}
-
-fn print_item(item: &Item, json: bool) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string(item)?)?;
-    } else {
-        let mark = if item.read { ' ' } else { '*' };
-        writeln!(
-            out,
-            "{mark}{:>6}  {}  [{}] {}: {}",
-            item.id, item.created_at, item.kind, item.title, item.message
-        )?;
-    }
-    Ok(())
-}
-
-async fn listen(
-    paths: &Paths,
-    server: Option<String>,
-    json: bool,
-    no_desktop: bool,
-) -> anyhow::Result<()> {
-    // Registered first: a SIGTERM that arrives while no listener exists
-    // would otherwise be lost, or kill the process.
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
-    let settings = settings(paths, server)?;
-    let (action_tx, action_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut markup = false;
-    let notifier: Option<Arc<dyn Notifier>> = if no_desktop || !settings.desktop_notifications {
-        None
-    } else {
-        match tokio::task::spawn_blocking(server_info).await? {
-            Ok(info) => {
-                markup = info.body_markup;
-                Some(Arc::new(DesktopNotifier::new(
-                    "Herald", "herald", action_tx,
-                )))
-            }
-            Err(e) => {
-                eprintln!("warning: {e}");
-                None
-            }
-        }
-    };
-    let parts = EngineParts {
-        paths: paths.clone(),
-        settings,
-        store: keyring(),
-        notifier,
-        link: LinkConfig::default(),
-        markup,
-    };
-    let engine = Engine::start(parts, action_rx).await.map_err(|e| match e {
-        herald_core::engine::EngineError::Session(e) => explain(e),
-        other => anyhow!(other),
-    })?;
-    let mut updates = engine.updates();
-    let mut status = engine.status();
-    let mut last_label = String::new();
-    let mut warned = 0;
-    let mut rejected = 0;
-    let result = loop {
-        tokio::select! {
-            update = updates.recv() => match update {
-                Ok(InboxUpdate::Added(items)) => {
-                    for item in &items {
-                        print_item(item, json)?;
-                    }
-                }
-                Ok(InboxUpdate::Open { item, url }) => open(&item, url.as_deref()),
-                Ok(InboxUpdate::Read { .. } | InboxUpdate::Deleted { .. } | InboxUpdate::Reset) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    eprintln!("warning: {n} updates not printed (see `herald history`)");
-                }
-                Err(_) => break Ok(()),
-            },
-            changed = status.changed() => {
-                if changed.is_err() {
-                    break Ok(());
-                }
-                let current = status.borrow_and_update().clone();
-                let label = current.state.label();
-                if label != last_label {
-                    eprintln!("status: {label} ({})", current.server.as_deref().unwrap_or("-"));
-                    last_label = label;
-                }
-                for warning in current.warnings.iter().skip(warned) {
-                    eprintln!("warning: {warning}");
-                }
-                warned = current.warnings.len();
-                if current.rejected_events > rejected {
-                    eprintln!("warning: {} malformed event(s) refused so far", current.rejected_events);
-                    rejected = current.rejected_events;
-                }
-                if let ConnectionState::SignedOut { .. } = current.state {
-                    break Err(anyhow!("{}: run `herald login` again", current.state.label()));
-                }
-            }
-            _ = &mut stop => break Ok(()),
-        }
-    };
-    engine.shutdown().await;
-    result
-}
-
-/// Opens what "View Details" points at: the event's URL with the opener
-/// ([`herald_core::opener`]), or the details on stderr.
-fn open(item: &Item, url: Option<&str>) {
-    eprintln!(
-        "details: #{} [{}] {}: {}",
-        item.id, item.kind, item.title, item.message
-    );
-    let Some(url) = url else { return };
-    eprintln!("open: {url}");
-    if let Err(e) = herald_core::opener::open(url) {
-        eprintln!("warning: {e}");
-    }
 }
 
 async fn read(
@@ -299,7 +199,11 @@ async fn status(paths: &Paths, server: Option<String>, json: bool) -> anyhow::Re
         Ok(inbox) => (inbox.unread_count()?, inbox.count()?),
         Err(_) => (0, 0),
     };
+    let agent = remote::agent_state(paths).await?;
+    let (agent_json, connection) = agent.json();
     let value = serde_json::json!({
+        "agent": agent_json,
+        "connection": connection,
         "server": settings.server,
         "account": settings.account,
         "credentials": credentials,
@@ -324,6 +228,9 @@ async fn status(paths: &Paths, server: Option<String>, json: bool) -> anyhow::Re
             "history:     {total} items, {unread} unread ({})",
             paths.inbox_file().display()
         );
+        for line in agent.lines() {
+            println!("{line}");
+        }
     }
     Ok(())
 }
@@ -344,23 +251,4 @@ async fn doctor(paths: &Paths, server: Option<String>) -> anyhow::Result<()> {
         bail!("{failed} check(s) failed");
     }
     Ok(())
-}
-
-/// SIGINT or SIGTERM. The handlers are installed when this is called, not
-/// when the future is first polled, so a signal during start-up is not lost.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let ctrl_c = tokio::signal::ctrl_c();
-    async move {
-        #[cfg(unix)]
-        if let Some(mut term) = term {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-        let _ = ctrl_c.await;
-    }
 }

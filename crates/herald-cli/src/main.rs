@@ -1,8 +1,13 @@
-//! `herald`: a headless Herald client over herald-core's engine.
+//! `herald`: a headless Herald client. A client of the running engine (the
+//! agent) when there is one; with none, `listen` runs the engine itself.
 // A command-line tool: printing to stdout is its output, not a stray debug print.
 #![allow(clippy::print_stdout)]
 
+mod attach;
 mod command;
+mod listen;
+mod print;
+mod remote;
 
 use clap::{Parser, Subcommand};
 

@@ -118,7 +118,9 @@ impl Client {
     pub async fn call<T: DeserializeOwned>(&self, call: Call, args: Value) -> Result<T, WireError> {
         let value = self.call_named(call.as_str(), args).await?;
         serde_json::from_value(value).map_err(|e| {
-            WireError::internal(format!("the agent's answer to `{call}` is not understood: {e}"))
+            WireError::internal(format!(
+                "the agent's answer to `{call}` is not understood: {e}"
+            ))
         })
     }
 
@@ -152,7 +154,10 @@ impl Client {
         let (tx, rx) = mpsc::channel(256);
         *lock(&self.inner.pushes) = Some(tx);
         let status = self
-            .call_named(Call::Subscribe.as_str(), serde_json::json!({ "open": open }))
+            .call_named(
+                Call::Subscribe.as_str(),
+                serde_json::json!({ "open": open }),
+            )
             .await?;
         Ok((status, rx))
     }

@@ -143,7 +143,8 @@ mod tests {
     use super::*;
 
     fn endpoint(tag: &str) -> Endpoint {
-        let dir = std::env::temp_dir().join(format!("herald-ipc-lock-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("herald-ipc-lock-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Endpoint {
             socket: dir.join("agent.sock"),

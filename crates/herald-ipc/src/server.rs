@@ -182,7 +182,9 @@ impl Connection {
                         kind::TOO_LARGE,
                         format!("a request line is at most {MAX_REQUEST_LINE} bytes"),
                     );
-                    let _ = self.send(&mut sink, Outgoing::Err { id: None, error }).await;
+                    let _ = self
+                        .send(&mut sink, Outgoing::Err { id: None, error })
+                        .await;
                     break;
                 }
                 Step::Line(Some(Ok(line))) => {
@@ -222,7 +224,12 @@ impl Connection {
     ) -> Result<Option<Outgoing>, Outgoing> {
         let request = parse_request(line).map_err(|(id, error)| Outgoing::Err { id, error })?;
         let id = request.id;
-        let fail = |error| Ok(Some(Outgoing::Err { id: Some(id), error }));
+        let fail = |error| {
+            Ok(Some(Outgoing::Err {
+                id: Some(id),
+                error,
+            }))
+        };
         if let Err(e) = self.service.account(request.account.as_deref()) {
             return fail(e);
         }
@@ -241,8 +248,8 @@ impl Connection {
             let controller = &self.service.controller;
             let status = controller.status();
             let current = StatusView::from(status.borrow().clone());
-            let window = (open && subscription.as_ref().is_none_or(|s| s._window.is_none()))
-                .then(|| {
+            let window =
+                (open && subscription.as_ref().is_none_or(|s| s._window.is_none())).then(|| {
                     self.windows.fetch_add(1, Ordering::SeqCst);
                     WindowGuard(self.windows.clone())
                 });

@@ -105,7 +105,9 @@ impl Service {
             None | Some(DEFAULT_ACCOUNT) => Ok(()),
             Some(other) => Err(WireError::new(
                 kind::UNKNOWN_ACCOUNT,
-                format!("this agent has no account {other:?}; its one account is {DEFAULT_ACCOUNT:?}"),
+                format!(
+                    "this agent has no account {other:?}; its one account is {DEFAULT_ACCOUNT:?}"
+                ),
             )),
         }
     }
@@ -182,7 +184,10 @@ impl Service {
                 let a: SaveSettings = args(call, raw)?;
                 let current = c.settings()?;
                 let saved = c
-                    .save_notifications(a.settings.desktop_notifications, a.settings.policy(&current))
+                    .save_notifications(
+                        a.settings.desktop_notifications,
+                        a.settings.policy(&current),
+                    )
                     .await?;
                 let mut view = self.settings_view(&saved);
                 if view.start_at_login != a.settings.start_at_login {

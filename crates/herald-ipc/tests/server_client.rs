@@ -130,7 +130,9 @@ async fn a_signed_out_controller_answers_and_a_subscription_hears_the_sign_out()
     assert_eq!(status["state"]["kind"], "signedOut", "{status}");
     assert_eq!(status["state"]["reason"], "notSignedIn", "{status}");
     assert!(
-        status["label"].as_str().is_some_and(|l| l.starts_with("Signed out")),
+        status["label"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("Signed out")),
         "{status}"
     );
 
