@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the demo: herald-server in --demo mode on 127.0.0.1:3000 (a fresh data
 # directory, two accounts, a sample event every five seconds) and the Herald
-# tray app, open at its sign-in window with the demo account filled in. Press
+# Herald app (the window, which starts Herald's agent: the engine and the
+# tray icon), open at its sign-in form with the demo account filled in. Press
 # "Sign in" and notifications arrive within seconds.
 #
 # Without a display (a server over SSH) only herald-server runs, and the
@@ -19,7 +20,7 @@ if [[ -z ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]]; then
   exec cargo run --locked -p herald-server -- --demo --data-dir "$demo_dir/server" --bind "$bind"
 fi
 
-cargo build --locked -p herald-server -p herald-desktop
+cargo build --locked -p herald-server -p herald-agent -p herald-desktop
 target/debug/herald-server --demo --data-dir "$demo_dir/server" --bind "$bind" \
   2>"$demo_dir/server.log" &
 server_pid=$!
@@ -40,8 +41,16 @@ sed -n '/herald-server demo at/,/^$/p' "$demo_dir/server.log"
 # The app gets its own settings and history under the demo directory, so a
 # real Herald set-up on this machine is left alone. The tokens still go to the
 # OS keyring, as always.
-echo "demo: starting the Herald tray app; its window opens at the sign-in form" >&2
-HERALD_CONFIG_DIR="$demo_dir/config" HERALD_DATA_DIR="$demo_dir/data" \
-  HERALD_SIGNIN_SERVER="http://$bind" HERALD_SIGNIN_EMAIL=alice@example.com \
+# The agent gets its own socket there too, and stops with the demo.
+export HERALD_CONFIG_DIR="$demo_dir/config" HERALD_DATA_DIR="$demo_dir/data" \
+  HERALD_RUNTIME_DIR="$demo_dir/run"
+trap 'kill "$server_pid" 2>/dev/null || true
+      agent=$(cat "$HERALD_DATA_DIR/engine.lock" 2>/dev/null || true)
+      [[ -n $agent ]] && kill "$agent" 2>/dev/null || true' EXIT
+echo "demo: starting Herald; its window opens at the sign-in form, its agent keeps the tray icon" >&2
+echo "demo: closing the window leaves the agent in the tray; Ctrl-C ends the demo" >&2
+HERALD_SIGNIN_SERVER="http://$bind" HERALD_SIGNIN_EMAIL=alice@example.com \
   HERALD_SIGNIN_PASSWORD="$password" \
   target/debug/herald-desktop
+# The window is closed; the agent runs on until Ctrl-C.
+wait "$server_pid"

@@ -11,6 +11,8 @@ scripts/setup.sh
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
+# Warnings are errors: the workspace lints (and clippy's) are enforced here.
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # The system tests run the binaries; build them (and every test) first, so
 # the tests themselves do not race a build.
 cargo build --workspace --locked --bins --tests

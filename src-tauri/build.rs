@@ -1,29 +1,15 @@
 //! Tauri's build step. The config sits at the repository root (beside
 //! `ui/` and `icons/`), so it is named here.
 //!
-//! Listing the app's commands makes Tauri generate one permission per
+//! Listing the window's commands makes Tauri generate one permission per
 //! command (`allow-<name>`); `capabilities/main.json` then grants the page
-//! exactly the ones it uses, and no command is reachable without one.
-const COMMANDS: &[&str] = &[
-    "status",
-    "sign_in",
-    "sign_out",
-    "history",
-    "item",
-    "mark_read",
-    "mark_all_read",
-    "delete_items",
-    "open_link",
-    "settings",
-    "save_settings",
-    "pause",
-    "reconnect_now",
-    "doctor",
-    "send_test",
-    "defaults",
-];
+//! exactly those, and no command is reachable without one. The list is
+//! `commands.rs`, the same one the crate builds its handler from.
+
+include!("commands.rs");
 
 fn main() {
+    println!("cargo:rerun-if-changed=commands.rs");
     let attributes = tauri_build::Attributes::new()
         .config_path("../tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));

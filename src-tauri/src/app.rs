@@ -1,174 +1,108 @@
-//! Start-up, plugins and the run loop.
+//! The Tauri builder, a second launch's hand-over to the first, and
+//! start-up: connect to the agent (starting it when none runs), then show
+//! the window. Closing the window ends the process: nothing of Herald's
+//! state lives here.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use herald_core::config::Paths;
-use herald_core::controller::{Controller, ControllerParts};
-use herald_core::doctor;
-use herald_core::link::LinkConfig;
-use herald_core::notify::desktop::{DesktopNotifier, server_info};
-use herald_core::notify::{Notifier, Toast, Urgency};
-use herald_core::secret::KeyringStore;
-use herald_core::status::ConnectionState;
-use tauri::{App, Manager, RunEvent};
+use herald_ipc::Endpoint;
+use serde_json::json;
+use tauri::{AppHandle, Manager};
 
-use crate::shell::Shell;
-use crate::tray::Tray;
+use crate::agent::{self, Agent};
 use crate::window::{self, Route};
-use crate::{Launch, bridge, command};
+use crate::{Launch, command};
 
-/// The keyring service name, shared with the `herald` CLI so both see the
-/// same sign-in.
-const KEYRING_SERVICE: &str = "herald";
-/// The name of the installed `.desktop` file, which desktops use to match
-/// notifications to the app.
-const DESKTOP_ENTRY: &str = "herald-desktop";
-/// How long Quit waits for the engine to store what it has received.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long start-up waits for an agent it started to listen.
+const AGENT_START_WAIT: Duration = Duration::from_secs(10);
+
+/// `generate_handler!` over the commands of `commands.rs`.
+macro_rules! handler {
+    (forwarded: $($f:ident),* ; local: $($l:ident),* ;) => {
+        tauri::generate_handler![$(command::forwarded::$f,)* $(command::$l,)*]
+    };
+}
 
 pub fn run(launch: Launch) -> anyhow::Result<()> {
+    let paths = Paths::resolve().context("cannot find Herald's directories")?;
+    let endpoint = Endpoint::of(&paths);
+    if launch.minimized {
+        return start_agent_only(&endpoint);
+    }
     let app = tauri::Builder::default()
         // First, so a second launch is stopped before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            if let Err(e) = window::show(app, Route::Start) {
-                tracing::error!(error = %e, "cannot show the window for a second launch");
-            }
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            again(app, Launch::from_args(args.into_iter().skip(1)));
         }))
-        .plugin(
-            tauri_plugin_autostart::Builder::new()
-                .arg("--minimized")
-                .app_name("Herald")
-                .build(),
-        )
-        .invoke_handler(tauri::generate_handler![
-            command::status,
-            command::sign_in,
-            command::sign_out,
-            command::history,
-            command::item,
-            command::mark_read,
-            command::mark_all_read,
-            command::delete_items,
-            command::open_link,
-            command::settings,
-            command::save_settings,
-            command::pause,
-            command::reconnect_now,
-            command::doctor,
-            command::send_test,
-            command::defaults,
-        ])
-        .setup(move |app| Ok(setup(app, launch)?))
+        .manage(Agent::new(endpoint))
+        .invoke_handler(window_commands!(handler))
+        .setup(move |app| {
+            tauri::async_runtime::spawn(start(app.handle().clone(), launch));
+            Ok(())
+        })
         .build(tauri::generate_context!("../tauri.conf.json"))
-        .context("cannot start the app")?;
-    app.run(|app, event| match event {
-        // Closing the last window leaves Herald in the tray; only Quit (an
-        // exit with a code) ends it.
-        RunEvent::ExitRequested {
-            code: None, api, ..
-        } => api.prevent_exit(),
-        RunEvent::Exit => {
-            let controller = app.state::<Shell>().controller.clone();
-            tauri::async_runtime::block_on(async move {
-                if tokio::time::timeout(SHUTDOWN_GRACE, controller.shutdown())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("the engine did not stop in time");
-                }
-            });
-        }
-        _ => {}
-    });
+        .context("cannot start the window")?;
+    // With its window closed the process exits: the agent keeps running.
+    app.run(|_, _| {});
     Ok(())
 }
 
-fn setup(app: &mut App, launch: Launch) -> anyhow::Result<()> {
-    let paths = Paths::resolve()?;
-    let keyring_timeout = std::env::var("HERALD_KEYRING_TIMEOUT_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(Duration::from_secs(10), Duration::from_millis);
-    let (action_tx, action_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (notifier, markup): (Option<Arc<dyn Notifier>>, bool) = match server_info() {
-        Ok(info) => (
-            Some(Arc::new(DesktopNotifier::new(
-                "Herald",
-                DESKTOP_ENTRY,
-                action_tx,
-            ))),
-            info.body_markup,
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "no desktop notifications");
-            (None, false)
-        }
-    };
-    let parts = ControllerParts {
-        paths,
-        store: Arc::new(KeyringStore::new(KEYRING_SERVICE, keyring_timeout)),
-        notifier: notifier.clone(),
-        link: LinkConfig::default(),
-        markup,
-    };
-    // The controller spawns its tasks on Tauri's runtime.
-    let controller = Arc::new(tauri::async_runtime::block_on(async {
-        Controller::new(parts, action_rx)
-    }));
-    app.manage(Shell {
-        controller: controller.clone(),
-        launch: launch.clone(),
-        tray: std::sync::Mutex::new(None),
-    });
-    let handle = app.handle().clone();
-    match Tray::build(&handle, &controller.current_status()) {
-        Ok(tray) => {
-            *app.state::<Shell>()
-                .tray
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(tray)
-        }
-        Err(e) => tracing::error!(error = %e, "cannot make the tray icon"),
-    }
-    bridge::spawn(handle.clone());
-    tauri::async_runtime::spawn(async move {
-        let status = controller.resume().await;
-        let signed_out = matches!(status.state, ConnectionState::SignedOut { .. });
-        // Autostart keeps Herald in the tray, unless there is nothing to do
-        // there before signing in.
-        if (!launch.minimized || signed_out)
-            && let Err(e) = window::show(&handle, Route::Start)
-        {
-            tracing::error!(error = %e, "cannot open the window");
-        }
-        warn_without_tray_host(notifier).await;
-    });
-    Ok(())
-}
-
-/// Without a tray host (GNOME without its extension) the icon is invisible:
-/// say so once, and how to reach the window.
-async fn warn_without_tray_host(notifier: Option<Arc<dyn Notifier>>) {
-    let check = tokio::task::spawn_blocking(doctor::check_tray_host).await;
-    let Ok(check) = check else { return };
-    if check.ok {
+async fn start(app: AppHandle, launch: Launch) {
+    let first = agent::connect_at_start(&app.state::<Agent>(), AGENT_START_WAIT).await;
+    // Without an agent the window still opens: it says so, and offers to start it.
+    if let Err(e) = window::show(&app, launch.route()) {
+        tracing::error!(error = %e, "cannot open the window");
+        app.exit(1);
         return;
     }
-    tracing::warn!(detail = %check.detail, "no tray host");
-    let Some(notifier) = notifier else { return };
-    let toast = Toast {
-        summary: "Herald is running without a tray icon".into(),
-        body: "This desktop shows no tray icons. Open Herald again from your applications to \
-               reach its window; notifications still arrive."
-            .into(),
-        urgency: Urgency::Normal,
-        timeout: None,
-        actions: Vec::new(),
-        item_id: None,
-        category: None,
-        markup: false,
+    agent::supervise(app, first).await;
+}
+
+/// A second launch: the first instance shows its window, at the item when
+/// the launch names one.
+fn again(app: &AppHandle, launch: Launch) {
+    let open = launch.open;
+    let exists = app.get_webview_window(window::LABEL).is_some();
+    // A window still being built learns the item from its URL instead.
+    let route = match open {
+        Some(id) if !exists => Route::Item(id),
+        _ => Route::Start,
     };
-    let _ = tokio::task::spawn_blocking(move || notifier.show(&toast)).await;
+    if let Err(e) = window::show(app, route) {
+        tracing::error!(error = %e, "cannot show the window for a second launch");
+    }
+    let Some(id) = open.filter(|_| exists) else {
+        return;
+    };
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        match app.state::<Agent>().call("item", json!({ "id": id })).await {
+            Ok(item) if !item.is_null() => {
+                let open = json!({ "item": item, "url": null });
+                if let Err(e) = window::show(&app, Route::Open(open)) {
+                    tracing::error!(error = %e, "cannot show the item");
+                }
+            }
+            Ok(_) => tracing::info!(id, "no such item to open"),
+            Err(e) => tracing::warn!(error = %e, id, "cannot fetch the item to open"),
+        }
+    });
+}
+
+/// `--minimized`: make sure the agent runs, and exit.
+fn start_agent_only(endpoint: &Endpoint) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let program = herald_ipc::sibling("herald-agent");
+    runtime
+        .block_on(herald_ipc::connect_or_start(
+            endpoint,
+            &program,
+            AGENT_START_WAIT,
+        ))
+        .context("cannot start Herald's agent")?;
+    Ok(())
 }

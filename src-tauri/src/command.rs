@@ -1,152 +1,135 @@
-//! The commands the page invokes; `docs/ui-contract.md` is their contract.
-//! Each one only translates between the page's JSON and the controller.
+//! The commands the page invokes (`docs/ui-contract.md`). Nearly all are the
+//! agent's calls of the same name: their arguments go to it as the page sent
+//! them and its answer comes back as it is, so this process holds no copy of
+//! the engine's types to drift from the agent's. Errors are the agent's
+//! `{ kind, message }`.
 
-use herald_core::controller::Pause;
-use herald_core::doctor::Check;
-use herald_core::inbox::{Item, ListQuery};
-use serde::Deserialize;
-use tauri::{AppHandle, State};
-use tauri_plugin_autostart::ManagerExt;
+use std::time::Duration;
 
-use crate::error::UiError;
-use crate::shell::Shell;
-use crate::view::{Defaults, SettingsView, StatusView};
+use herald_ipc::WireError;
+use herald_ipc::wire::kind;
+use serde_json::{Value, json};
+use tauri::State;
+use tauri::ipc::{InvokeBody, Request};
 
-type Result<T> = std::result::Result<T, UiError>;
+use crate::agent::{self, Agent};
 
-#[tauri::command]
-pub fn status(shell: State<'_, Shell>) -> StatusView {
-    shell.controller.current_status().into()
-}
+type Result<T> = std::result::Result<T, WireError>;
 
-#[tauri::command]
-pub async fn sign_in(
-    shell: State<'_, Shell>,
-    server: String,
-    email: String,
-    password: String,
-) -> Result<StatusView> {
-    if email.trim().is_empty() || password.is_empty() {
-        return Err(UiError::invalid("enter your email and password"));
+/// How long "Start Herald" waits for the agent it started to answer.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// The arguments as the page sent them (always a JSON object from `api.js`).
+fn args_of(request: &Request<'_>) -> Result<Value> {
+    match request.body() {
+        InvokeBody::Json(Value::Null) => Ok(json!({})),
+        InvokeBody::Json(value) => Ok(value.clone()),
+        InvokeBody::Raw(_) => Err(WireError::invalid(
+            "the window's commands take JSON arguments",
+        )),
     }
-    Ok(shell
-        .controller
-        .sign_in(server.trim(), email.trim(), &password)
-        .await?
-        .into())
 }
 
-#[tauri::command]
-pub async fn sign_out(shell: State<'_, Shell>) -> Result<()> {
-    Ok(shell.controller.sign_out().await?)
-}
-
-/// The page's history query.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct HistoryQuery {
-    kind: Option<String>,
-    unread_only: bool,
-    search: Option<String>,
-    before_id: Option<i64>,
-    limit: u32,
-}
-
-#[tauri::command]
-pub async fn history(shell: State<'_, Shell>, query: HistoryQuery) -> Result<Vec<Item>> {
-    let query = ListQuery {
-        kind: query.kind.filter(|k| !k.is_empty()),
-        unread_only: query.unread_only,
-        search: query.search.filter(|s| !s.trim().is_empty()),
-        before_id: query.before_id,
-        limit: query.limit,
-        unread_first: true,
+/// One forwarding command per forwarded name of `commands.rs`.
+macro_rules! forwarders {
+    (forwarded: $($f:ident),* ; local: $($l:ident),* ;) => {
+        /// The commands that go to the agent unchanged.
+        pub mod forwarded {
+            use super::*;
+            $(
+                #[tauri::command]
+                pub async fn $f(agent: State<'_, Agent>, request: Request<'_>) -> Result<Value> {
+                    let args = args_of(&request)?;
+                    agent.call(stringify!($f), args).await
+                }
+            )*
+        }
     };
-    Ok(shell.controller.history(query).await?)
 }
 
+window_commands!(forwarders);
+
+/// The agent's status; while there is no agent, the `agentUnavailable` one,
+/// so a page that loads then still learns what is going on.
 #[tauri::command]
-pub async fn item(shell: State<'_, Shell>, id: i64) -> Result<Option<Item>> {
-    Ok(shell.controller.item(id).await?)
+pub async fn status(agent: State<'_, Agent>) -> Result<Value> {
+    match agent.call("status", json!({})).await {
+        Err(e) if e.kind == kind::AGENT_UNAVAILABLE => Ok(agent::unavailable_status()),
+        answer => answer,
+    }
 }
 
+/// The agent's sign-in prefill, with this process's `HERALD_SIGNIN_*` on
+/// top: the demo sets them on the window it starts, not on the agent.
 #[tauri::command]
-pub async fn mark_read(shell: State<'_, Shell>, ids: Vec<i64>, read: bool) -> Result<()> {
-    Ok(shell.controller.mark_read(ids, read).await?)
+pub async fn defaults(agent: State<'_, Agent>) -> Result<Value> {
+    let mut answer = agent.call("defaults", json!({})).await?;
+    overlay_env(&mut answer, |name| std::env::var(name).ok());
+    Ok(answer)
 }
 
-#[tauri::command]
-pub async fn mark_all_read(shell: State<'_, Shell>) -> Result<()> {
-    Ok(shell.controller.mark_all_read().await?)
+fn overlay_env(defaults: &mut Value, env: impl Fn(&str) -> Option<String>) {
+    if !defaults.is_object() {
+        *defaults = json!({});
+    }
+    for (field, name) in [
+        ("server", "HERALD_SIGNIN_SERVER"),
+        ("email", "HERALD_SIGNIN_EMAIL"),
+        ("password", "HERALD_SIGNIN_PASSWORD"),
+    ] {
+        if let Some(value) = env(name).filter(|v| !v.is_empty()) {
+            defaults[field] = Value::String(value);
+        }
+    }
 }
 
+/// "Start Herald": starts the agent installed beside this program and waits
+/// until the window is connected to it again.
 #[tauri::command]
-pub async fn delete_items(shell: State<'_, Shell>, ids: Vec<i64>) -> Result<()> {
-    Ok(shell.controller.delete(ids).await?)
-}
-
-#[tauri::command]
-pub async fn open_link(shell: State<'_, Shell>, id: i64) -> Result<()> {
-    let url = shell.controller.link_of(id).await?;
-    herald_core::opener::open(&url).map_err(UiError::internal)
-}
-
-#[tauri::command]
-pub fn settings(app: AppHandle, shell: State<'_, Shell>) -> Result<SettingsView> {
-    let settings = shell.controller.settings()?;
-    let start_at_login = start_at_login(&app);
-    Ok(SettingsView::new(&settings, start_at_login))
-}
-
-#[tauri::command]
-pub async fn save_settings(
-    app: AppHandle,
-    shell: State<'_, Shell>,
-    settings: SettingsView,
-) -> Result<SettingsView> {
-    let current = shell.controller.settings()?;
-    let saved = shell
-        .controller
-        .save_notifications(settings.desktop_notifications, settings.policy(&current))
-        .await?;
-    let start_at_login = if start_at_login(&app) == settings.start_at_login {
-        settings.start_at_login
+pub async fn start_agent(agent: State<'_, Agent>) -> Result<()> {
+    if agent.is_connected() {
+        return Ok(());
+    }
+    let program = herald_ipc::sibling("herald-agent");
+    herald_ipc::start_detached(&program, &[]).map_err(|e| {
+        WireError::new(
+            kind::AGENT_UNAVAILABLE,
+            format!("cannot start Herald's agent ({}): {e}", program.display()),
+        )
+    })?;
+    if agent.wait_connected(START_WAIT).await {
+        Ok(())
     } else {
-        crate::tray::set_autostart(&app, settings.start_at_login)
-            .map_err(|e| UiError::internal(format!("cannot change start at login: {e}")))?
-    };
-    Ok(SettingsView::new(&saved, start_at_login))
+        Err(WireError::new(
+            kind::AGENT_UNAVAILABLE,
+            format!(
+                "Herald's agent was started but did not answer within {} s",
+                START_WAIT.as_secs()
+            ),
+        ))
+    }
 }
 
-#[tauri::command]
-pub async fn pause(app: AppHandle, shell: State<'_, Shell>, choice: Pause) -> Result<SettingsView> {
-    let saved = shell.controller.pause(choice).await?;
-    let start_at_login = start_at_login(&app);
-    Ok(SettingsView::new(&saved, start_at_login))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[tauri::command]
-pub async fn reconnect_now(shell: State<'_, Shell>) -> Result<()> {
-    Ok(shell.controller.reconnect_now().await?)
-}
-
-/// The doctor's checks: the keyring, notifications, the tray host, the server.
-#[tauri::command]
-pub async fn doctor(shell: State<'_, Shell>) -> Result<Vec<Check>> {
-    Ok(shell.controller.doctor().await)
-}
-
-#[tauri::command]
-pub async fn send_test(shell: State<'_, Shell>) -> Result<()> {
-    Ok(shell.controller.self_test().await?)
-}
-
-#[tauri::command]
-pub fn defaults(shell: State<'_, Shell>) -> Result<Defaults> {
-    Ok(Defaults::resolve(&shell.controller.settings()?))
-}
-
-/// Whether the autostart entry is there (an unreadable one counts as off).
-fn start_at_login(app: &AppHandle) -> bool {
-    app.autolaunch().is_enabled().unwrap_or(false)
+    #[test]
+    fn the_signin_env_overlays_the_agents_defaults() {
+        let mut answer =
+            json!({ "server": "http://agent", "email": "a@example.com", "password": null });
+        overlay_env(&mut answer, |name| match name {
+            "HERALD_SIGNIN_EMAIL" => Some("demo@example.com".into()),
+            "HERALD_SIGNIN_PASSWORD" => Some("secret".into()),
+            "HERALD_SIGNIN_SERVER" => Some(String::new()),
+            _ => None,
+        });
+        assert_eq!(
+            answer,
+            json!({ "server": "http://agent", "email": "demo@example.com", "password": "secret" })
+        );
+        let mut odd = Value::Null;
+        overlay_env(&mut odd, |_| None);
+        assert_eq!(odd, json!({}));
+    }
 }

@@ -1,44 +1,52 @@
-//! The one window. It exists only while the user looks at it: closing it
-//! destroys the webview (and with it WebKit's web process), and opening it
-//! again builds a new one, which loads the page afresh.
+//! The one window, which is the app: this process builds it at start-up and
+//! ends when it closes. WebKit's cache model is set so that the web process
+//! ends with the window too, not at some later time.
 
+use serde_json::Value;
 use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder};
-
-use crate::view::OpenEvent;
 
 pub const LABEL: &str = "main";
 
-/// Where the window should land when it opens.
-#[derive(Debug, Clone)]
+/// Where the window should land.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Route {
     /// Wherever the page starts (history, or sign-in when signed out).
     Start,
-    Open(Box<OpenEvent>),
+    /// The details of the history item with this id (`--open ID`).
+    Item(i64),
+    /// The details in an `open` push: `{ item, url }`.
+    Open(Value),
 }
 
-/// Shows the window (building it when closed) and routes it. A new page
-/// learns its route from the URL fragment, since it is not listening yet.
+impl Route {
+    /// The URL fragment a new page reads its route from: it was not
+    /// listening yet when the route was decided.
+    fn fragment(&self) -> String {
+        let id = match self {
+            Route::Start => None,
+            Route::Item(id) => Some(*id),
+            Route::Open(open) => open["item"]["id"].as_i64(),
+        };
+        id.map_or_else(String::new, |id| format!("#open={id}"))
+    }
+}
+
+/// Shows the window (building it when there is none) and routes it.
 pub fn show(app: &AppHandle, route: Route) -> tauri::Result<()> {
     if let Some(window) = app.get_webview_window(LABEL) {
-        // unminimize/show/focus can fail on a window being torn down; the
-        // route below is what matters.
+        // These can fail on a window being torn down; the route is what matters.
         let _ = window.unminimize();
         let _ = window.show();
         let _ = window.set_focus();
-        match route {
-            Route::Start => {}
-            Route::Open(open) => window.emit_to(LABEL, "open", *open)?,
+        if let Route::Open(open) = route {
+            window.emit_to(LABEL, "open", open)?;
         }
         return Ok(());
     }
-    let fragment = match &route {
-        Route::Start => String::new(),
-        Route::Open(open) => format!("#open={}", open.item.id),
-    };
     let window = WebviewWindowBuilder::new(
         app,
         LABEL,
-        WebviewUrl::App(format!("index.html{fragment}").into()),
+        WebviewUrl::App(format!("index.html{}", route.fragment()).into()),
     )
     .title("Herald")
     .inner_size(980.0, 680.0)
@@ -56,6 +64,27 @@ pub fn show(app: &AppHandle, route: Route) -> tauri::Result<()> {
     Ok(())
 }
 
-pub fn is_open(app: &AppHandle) -> bool {
-    app.get_webview_window(LABEL).is_some()
+/// Sends an event to the page. Before the window is built there is no page,
+/// and nothing to keep: a new page asks for its state once, then listens.
+pub fn emit(app: &AppHandle, event: &str, payload: Value) {
+    if app.get_webview_window(LABEL).is_none() {
+        return;
+    }
+    if let Err(e) = app.emit_to(LABEL, event, payload) {
+        tracing::debug!(error = %e, event, "event not delivered");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_window_finds_its_item_in_the_fragment() {
+        assert_eq!(Route::Start.fragment(), "");
+        assert_eq!(Route::Item(12).fragment(), "#open=12");
+        let open = serde_json::json!({ "item": { "id": 40 }, "url": null });
+        assert_eq!(Route::Open(open).fragment(), "#open=40");
+        assert_eq!(Route::Open(Value::Null).fragment(), "");
+    }
 }

@@ -1,4 +1,4 @@
-//! The tray app, `herald-desktop`, launched as a user's desktop would.
+//! The window, `herald-desktop`, launched as a user's desktop would.
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};

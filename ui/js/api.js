@@ -1,5 +1,6 @@
 // The only module that touches the shell. Every command rejects with a
-// `{ kind, message }` object, so callers can always show `err.message`.
+// `{ kind, message }` object, so callers can always show `err.message`; while
+// Herald's agent is not running, that kind is "agentUnavailable".
 
 const tauri = window.__TAURI__;
 
@@ -71,4 +72,5 @@ export const api = {
   doctor: () => call("doctor"),
   sendTest: () => call("send_test"),
   defaults: () => call("defaults"),
+  startAgent: () => call("start_agent"),
 };

@@ -22,6 +22,8 @@ let searchTimer = 0;
 // the page may or may not already contain them, and applying twice is harmless.
 let pending = false;
 let queued = [];
+// The last load failed (e.g. no agent answered): a reset tries again.
+let failed = false;
 
 export function initHistory() {
   initDetails({ onClose: afterDetailsClosed });
@@ -80,8 +82,12 @@ export async function reloadHistory() {
     list.replaceChildren();
     appendPage(page);
     loaded = true;
+    failed = false;
   } catch (err) {
-    if (mine === generation) setError(err.message);
+    if (mine === generation) {
+      failed = true;
+      setError(err.message);
+    }
   } finally {
     if (mine === generation) {
       pending = false;
@@ -102,6 +108,7 @@ export function clearHistory() {
   hasMore = false;
   loaded = false;
   pending = false;
+  failed = false;
   queued = [];
   $("history-list").removeAttribute("aria-busy");
   $("history-list").replaceChildren();
@@ -152,7 +159,7 @@ export function applyInbox(change) {
   if (change.kind === "reset") {
     closeDetails(false);
     // Not loaded yet: the first visit to History loads the new account's list.
-    if (loaded || pending) reloadHistory();
+    if (loaded || pending || failed) reloadHistory();
     return;
   }
   if (pending) {

@@ -7,7 +7,7 @@ import { runDoctor, initDiagnostics } from "./diagnostics.js";
 import { applyInbox, clearHistory, closeDetailsIfOpen, historyLoaded, initHistory, openItem, reloadHistory } from "./history.js";
 import { initSettings, loadSettings } from "./settings.js";
 import { initSignin, prepareSignin } from "./signin.js";
-import { initStatus, latestStatus, renderStatus } from "./status.js";
+import { AGENT_UNAVAILABLE, agentUnavailable, initStatus, latestStatus, renderStatus } from "./status.js";
 
 const VIEWS = ["signin", "history", "status", "settings", "diagnostics"];
 const SIGNED_IN_VIEWS = ["history", "status", "settings", "diagnostics"];
@@ -18,6 +18,11 @@ let current = null;
 let signedIn = null;
 let signedOutReason = null;
 let wanted = "history";
+// Status events seen so far. An answer that carries a Status (to `status` or
+// `sign_in`) may reach the page after an event that is newer than it: it is
+// shown only when no event came while it was on its way, and otherwise the
+// events, which always end with the latest state, have said it already.
+let statusEvents = 0;
 
 function showView(name) {
   if (VIEWS.indexOf(name) === -1) return;
@@ -69,8 +74,27 @@ function setSignedIn(value, reason) {
 function applyStatus(status) {
   if (!status || !status.state) return;
   renderStatus(status);
+  // Without an agent nobody knows whether Herald is signed in: the view
+  // stays as it is (or still empty), and the banner says what is going on.
+  if (agentUnavailable(status)) return;
   const kind = status.state.kind;
   setSignedIn(kind !== "signedOut", kind === "signedOut" ? status.state.reason : null);
+  openFromFragment();
+}
+
+function applyAnswer(status, mark) {
+  if (mark === statusEvents) applyStatus(status);
+}
+
+// The first status call found no agent (it went away during the call):
+// show what the shell's own status event will say.
+function agentGone() {
+  applyStatus({
+    state: { kind: AGENT_UNAVAILABLE },
+    label: "Herald's agent is not running",
+    unread: 0,
+    warnings: [],
+  });
 }
 
 async function signOut() {
@@ -114,9 +138,10 @@ function onKeydown(e) {
 
 function init() {
   initSignin({
-    onSignedIn: (status) => {
+    statusMark: () => statusEvents,
+    onSignedIn: (status, mark) => {
       wanted = "history";
-      applyStatus(status);
+      applyAnswer(status, mark);
       // Whatever the answer says, a successful sign-in leaves the form behind.
       if (!signedIn) setSignedIn(true);
       showView("history");
@@ -134,9 +159,11 @@ function init() {
   document.addEventListener("keydown", onKeydown);
 
   // Listen before asking, so no change between the answer and the listener is lost.
-  on("status", applyStatus);
+  on("status", (status) => {
+    statusEvents++;
+    applyStatus(status);
+  });
   on("inbox", applyInbox);
-  on("navigate", (payload) => payload && showView(payload.view));
   on("open", (payload) => {
     if (!payload || !payload.item || signedIn === false) return;
     if (signedIn === null) wanted = "history";
@@ -147,10 +174,12 @@ function init() {
   if (!available()) {
     setText($("conn-label"), "Not connected to Herald");
   }
-  api.status().then((status) => {
-    applyStatus(status);
-    openFromFragment();
-  }, (err) => {
+  const mark = statusEvents;
+  api.status().then((status) => applyAnswer(status, mark), (err) => {
+    if (err.kind === AGENT_UNAVAILABLE) {
+      agentGone();
+      return;
+    }
     setText($("conn-label"), "Herald is not responding");
     setSignedIn(false, null);
     setText($("signin-error"), err.message);
@@ -159,10 +188,12 @@ function init() {
 
 // A window opened by "View Details" starts at `#open=ID`: the page was not
 // listening yet when the shell routed it, so the route travels in the URL.
+// It is followed once, at the first status that says who is signed in.
 function openFromFragment() {
   const match = /^#open=(\d+)$/.exec(window.location.hash);
-  if (!match || !signedIn) return;
+  if (!match || signedIn === null) return;
   history.replaceState(null, "", window.location.pathname);
+  if (!signedIn) return;
   api.item(Number(match[1])).then((item) => {
     if (!item) return;
     showView("history");

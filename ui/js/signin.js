@@ -8,11 +8,13 @@ const REASON_TEXT = {
 };
 
 let onSignedIn = () => {};
+let statusMark = () => 0;
 let submitting = false;
 let prefilled = false;
 
 export function initSignin(options) {
   onSignedIn = options.onSignedIn;
+  statusMark = options.statusMark;
   $("signin-form").addEventListener("submit", (e) => {
     e.preventDefault();
     submit();
@@ -81,9 +83,10 @@ async function submit() {
   setText(button, "Signing in…");
   setText(error, "");
   try {
+    const mark = statusMark();
     const status = await api.signIn(server, email, password);
     $("signin-password").value = "";
-    onSignedIn(status);
+    onSignedIn(status, mark);
   } catch (err) {
     setText(error, err.message);
     const field = err.kind === "badServerUrl" || err.kind === "unreachable" ? "signin-server"

@@ -11,7 +11,10 @@ const CATCH_UP_TEXT = {
 };
 
 // Dot colours are chosen by state kind in CSS; anything else falls back to grey.
-const DOT_STATES = ["signedOut", "connecting", "connected", "backoff", "authFailed", "paused", "stopped"];
+const DOT_STATES = ["signedOut", "connecting", "connected", "backoff", "authFailed", "paused", "stopped", "agentUnavailable"];
+
+// The window's own state, not the engine's: no agent answers it.
+export const AGENT_UNAVAILABLE = "agentUnavailable";
 
 let latest = null;
 let retryTimer = 0;
@@ -25,6 +28,18 @@ export function initStatus() {
       setText($("reconnect-error"), err.message);
     }
   });
+  $("agent-start").addEventListener("click", async () => {
+    setText($("agent-start-error"), "");
+    try {
+      await busy($("agent-start"), () => api.startAgent());
+    } catch (err) {
+      setText($("agent-start-error"), err.message);
+    }
+  });
+}
+
+export function agentUnavailable(status) {
+  return Boolean(status && status.state && status.state.kind === AGENT_UNAVAILABLE);
 }
 
 export function latestStatus() {
@@ -63,6 +78,19 @@ export function renderStatus(status) {
 
   renderWarnings(status.warnings || []);
   renderRetry();
+  renderAgent(agentUnavailable(status));
+}
+
+// Without an agent the banner says so on every view, and offers to start it;
+// what is on the page stays, since it comes back when the agent does.
+function renderAgent(gone) {
+  const banner = $("agent-banner");
+  if (gone && banner.hidden) setText($("agent-start-error"), "");
+  show(banner, gone);
+  // Nothing is known about the connection then: no facts rather than zeros.
+  show($("status-facts"), !gone);
+  document.body.classList.toggle("agent-unavailable", gone);
+  $("reconnect-now").disabled = gone;
 }
 
 // Extra words the label may not carry, such as why sign-in stopped working.
@@ -70,6 +98,7 @@ function stateDetail(state, label) {
   let text = "";
   if (state.kind === "authFailed") text = state.message || "";
   else if (state.kind === "backoff") text = state.reason || "";
+  else if (state.kind === AGENT_UNAVAILABLE) text = "The status shows again when Herald's agent runs.";
   if (!text || label.indexOf(text) !== -1) return "";
   return text;
 }

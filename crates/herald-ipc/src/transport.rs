@@ -82,8 +82,9 @@ mod imp {
     use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
 
     /// A named pipe. Its default security descriptor grants full access to
-    /// the creating user, administrators and LocalSystem only, and remote
-    /// clients are rejected; so every peer that gets through is the owner.
+    /// the creating user, administrators and LocalSystem, and read access
+    /// alone to everyone else, which cannot send a request; remote clients
+    /// are rejected. So every peer that can make a call is the owner.
     #[derive(Debug)]
     pub struct Listener {
         name: String,
