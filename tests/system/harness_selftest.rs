@@ -61,6 +61,9 @@ impl FakeItem {
 /// A second item that does have a tooltip, registered by bus name.
 struct TooltipItem;
 
+/// A StatusNotifierItem tooltip: icon name, icon pixmaps, title, text.
+type ToolTip = (String, Vec<(i32, i32, Vec<u8>)>, String, String);
+
 #[interface(name = "org.kde.StatusNotifierItem")]
 impl TooltipItem {
     #[zbus(property)]
@@ -68,7 +71,7 @@ impl TooltipItem {
         "with-tooltip".into()
     }
     #[zbus(property)]
-    fn tool_tip(&self) -> (String, Vec<(i32, i32, Vec<u8>)>, String, String) {
+    fn tool_tip(&self) -> ToolTip {
         (
             "tip-icon".into(),
             vec![(1, 1, vec![255, 1, 2, 3])],

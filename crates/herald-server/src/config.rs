@@ -28,6 +28,10 @@ pub struct Config {
     pub socket_buffer: usize,
     /// Send a sample event this often (the `--demo` mode).
     pub demo_interval: Option<Duration>,
+    /// Password hashes run at once, and logins that may wait for one.
+    pub hashing: HashLimit,
+    /// Limits on connections and requests, against slow or many clients.
+    pub http: HttpLimits,
 }
 
 /// Failed logins allowed per (IP, email) in a window before 429.
@@ -35,6 +39,90 @@ pub struct Config {
 pub struct LoginLimit {
     pub max_failures: u32,
     pub window: Duration,
+    /// (IP, email) keys tracked at most; past it the oldest window is dropped.
+    pub max_keys: usize,
+}
+
+/// Failed logins per (IP, email) before 429: 5.
+pub const LOGIN_MAX_FAILURES: u32 = 5;
+/// The window those failures are counted in: 15 minutes.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// (IP, email) keys the login limiter tracks at most: 10,000 (about 1 MiB).
+pub const LOGIN_MAX_KEYS: usize = 10_000;
+
+impl Default for LoginLimit {
+    fn default() -> LoginLimit {
+        LoginLimit {
+            max_failures: LOGIN_MAX_FAILURES,
+            window: LOGIN_WINDOW,
+            max_keys: LOGIN_MAX_KEYS,
+        }
+    }
+}
+
+/// How many Argon2id checks (19 MiB of memory each) may run at once, and how
+/// many logins may wait for one; a login past both is refused with 503.
+#[derive(Debug, Clone, Copy)]
+pub struct HashLimit {
+    pub slots: usize,
+    pub queue: usize,
+    pub wait: Duration,
+}
+
+/// Password hashes that run at once: 4 (two per core on the 2-core machines
+/// this is sized for; at most about 80 MiB of Argon2 memory).
+pub const HASH_SLOTS: usize = 4;
+/// Logins that may wait for a hash slot beyond those running: 16. A login
+/// past them is answered 503 with `Retry-After` at once.
+pub const HASH_QUEUE: usize = 16;
+/// The longest a login waits for a hash slot: 2 s; then 503.
+pub const HASH_WAIT: Duration = Duration::from_secs(2);
+
+impl Default for HashLimit {
+    fn default() -> HashLimit {
+        HashLimit {
+            slots: HASH_SLOTS,
+            queue: HASH_QUEUE,
+            wait: HASH_WAIT,
+        }
+    }
+}
+
+/// Connection and request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// A connection must send a request's headers within this, or it is
+    /// closed; an idle keep-alive connection is closed after it too.
+    pub header_read_timeout: Duration,
+    /// An API request (its body included) must be answered within this, or
+    /// it gets 408.
+    pub request_timeout: Duration,
+    /// Open connections (WebSockets included); one more is closed at once.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// Time to send a request's headers: 10 s (also the keep-alive idle limit).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send a request's body and be answered: 30 s.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Open connections at most, WebSockets included: 20,000, room for the
+/// 10,000 sockets the benchmark holds and their HTTP traffic (raise the
+/// process's file limit to match; `--max-connections` changes it).
+pub const MAX_CONNECTIONS: usize = 20_000;
+/// How long graceful shutdown waits for in-flight requests: 10 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
+    }
 }
 
 impl Config {
@@ -49,12 +137,11 @@ impl Config {
             jwt_secret: None,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            login_limit: LoginLimit {
-                max_failures: 5,
-                window: Duration::from_secs(15 * 60),
-            },
+            login_limit: LoginLimit::default(),
             socket_buffer: 16 * 1024,
             demo_interval: None,
+            hashing: HashLimit::default(),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -76,6 +163,8 @@ impl std::fmt::Debug for Config {
             .field("login_limit", &self.login_limit)
             .field("socket_buffer", &self.socket_buffer)
             .field("demo_interval", &self.demo_interval)
+            .field("hashing", &self.hashing)
+            .field("http", &self.http)
             .finish()
     }
 }

@@ -13,6 +13,9 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 with its own code, e.g. `email_too_long`.
+    #[error("{message}")]
+    BadInput { code: &'static str, message: String },
     #[error("the request body is larger than 64 KiB")]
     PayloadTooLarge,
     #[error("send the body as application/json")]
@@ -29,6 +32,15 @@ pub enum ApiError {
     Invalid { code: &'static str, message: String },
     #[error("too many failed logins; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
+    #[error("the server is busy; retry in {retry_after} s")]
+    Busy { retry_after: u64 },
+    #[error("the request took too long to arrive or to answer")]
+    RequestTimeout,
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    /// Any other error status a layer produced without a JSON body.
+    #[error("the request failed ({0})")]
+    Status(StatusCode),
     #[error("internal error")]
     Internal(String),
 }
@@ -38,6 +50,25 @@ impl ApiError {
         ApiError::Unauthorized {
             code,
             message: message.into(),
+        }
+    }
+
+    pub fn bad_input(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::BadInput {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON form of an error status some layer answered in another form.
+    pub fn from_status(status: StatusCode) -> ApiError {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            other => ApiError::Status(other),
         }
     }
 
@@ -52,6 +83,7 @@ impl ApiError {
         match self {
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::BadInput { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
@@ -64,6 +96,10 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Status(status) => (*status, "http_error"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -89,7 +125,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after } = self
+        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

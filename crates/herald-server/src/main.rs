@@ -41,6 +41,10 @@ struct Cli {
     /// clients' refresh paths.
     #[arg(long, default_value_t = 900, hide = true)]
     access_ttl_secs: u64,
+    /// Open connections at most (WebSockets included); one more is closed
+    /// at once.
+    #[arg(long, default_value_t = herald_server::config::MAX_CONNECTIONS)]
+    max_connections: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -93,6 +97,7 @@ fn main() -> anyhow::Result<()> {
     config.vapid_subject = cli.vapid_subject;
     config.jwt_secret = std::env::var("HERALD_JWT_SECRET").ok();
     config.access_ttl = Duration::from_secs(cli.access_ttl_secs.max(1));
+    config.http.max_connections = cli.max_connections.max(1);
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }

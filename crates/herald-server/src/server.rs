@@ -1,7 +1,6 @@
 //! Start-up and shutdown: the [`Server`] the binary and the tests run.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use herald_proto::api::{Role, User};
@@ -10,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
+use crate::hash_gate::HashGate;
 use crate::hub::Hub;
 use crate::login_info::GeoIp;
 use crate::mail::Mailer;
@@ -37,7 +37,7 @@ impl Server {
     /// the VAPID keys, and the optional GeoIP database and SMTP transport.
     pub fn open(config: Config) -> Result<Server, ServerError> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+        crate::fsutil::create_private_dir(dir).map_err(|source| ServerError::DataDir {
             path: dir.display().to_string(),
             source,
         })?;
@@ -131,8 +131,10 @@ impl Server {
         let push = PushSender::new(vapid.clone(), config.vapid_subject.clone());
         let fanout = Fanout::start(db.clone(), push, mailer);
         let demo_interval = config.demo_interval;
+        let limits = config.http;
         let state = AppState::new(Inner {
             limiter: LoginLimiter::new(config.login_limit),
+            hashes: HashGate::new(config.hashing),
             config,
             db,
             keys,
@@ -157,12 +159,7 @@ impl Server {
             let _ = stop_tx.send(true);
             io.close().await;
         };
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful)
-        .await?;
+        crate::serve::serve(listener, app, limits, graceful).await?;
         drop(stop_rx);
         Ok(())
     }

@@ -4,7 +4,14 @@
 //! refuses it before it joins anything; the refusal's message starts with a
 //! [`ConnectErrorCode`]. An accepted socket joins `user_{id}`, `admin` when the
 //! user is an admin, and a private room of its session so that signing out
-//! closes the sockets of that login.
+//! (or a refresh token's reuse) closes the sockets of that login.
+//!
+//! A socket lives no longer than the access token it connected with: a timer
+//! set at connect disconnects it when the token's `exp` passes (within
+//! [`EXPIRY_SLACK`]), and the client reconnects with a fresh token.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use herald_proto::api::Role;
 use herald_proto::socket::{ConnectErrorCode, HandshakeAuth, names};
@@ -15,7 +22,11 @@ use socketioxide::layer::SocketIoLayer;
 
 use crate::store::event::{ADMIN_ROOM, user_room};
 use crate::store::{Db, session};
-use crate::token::{TokenError, TokenKeys};
+use crate::token::{INVALID_TOKEN, TokenError, TokenKeys};
+
+/// How late after its token's expiry a socket may be disconnected at most:
+/// 1 s (the `exp` claim counts whole seconds).
+pub const EXPIRY_SLACK: Duration = Duration::from_secs(1);
 
 /// What the handshake middleware needs.
 #[derive(Debug, Clone)]
@@ -30,6 +41,8 @@ struct SocketUser {
     id: u64,
     role: Role,
     sid: String,
+    /// The access token's `exp`, in Unix seconds.
+    exp: i64,
 }
 
 /// The room of every socket opened under one login session.
@@ -82,21 +95,19 @@ async fn authenticate(
         .ok_or_else(|| Refusal::new(ConnectErrorCode::NoToken, "send auth: { token }"))?;
     let claims = state.keys.verify(&token).map_err(|e| match e {
         TokenError::Expired => Refusal::new(ConnectErrorCode::Expired, "access token expired"),
-        TokenError::Invalid(why) => Refusal::new(ConnectErrorCode::BadToken, why),
+        TokenError::Invalid(_) => Refusal::new(ConnectErrorCode::BadToken, INVALID_TOKEN),
     })?;
     let id = claims
         .user_id()
-        .map_err(|e| Refusal::new(ConnectErrorCode::BadToken, e.to_string()))?;
+        .map_err(|_| Refusal::new(ConnectErrorCode::BadToken, INVALID_TOKEN))?;
     let sid = claims.sid.clone();
     let active = state
         .db
         .call(move |conn| session::is_active(conn, &sid))
         .await
         .map_err(|e| {
-            Refusal::new(
-                ConnectErrorCode::BadToken,
-                format!("cannot check session: {e}"),
-            )
+            tracing::error!(error = %e, "cannot check a socket's session");
+            Refusal::new(ConnectErrorCode::BadToken, "cannot check the session")
         })?;
     if !active {
         return Err(Refusal::new(
@@ -108,8 +119,35 @@ async fn authenticate(
         id,
         role: claims.role,
         sid: claims.sid,
+        exp: claims.exp,
     });
     Ok(())
+}
+
+/// Disconnects `socket` when its token expires, unless it goes first.
+fn end_at_expiry(socket: &SocketRef, exp: i64) {
+    let left_ms = exp
+        .saturating_mul(1000)
+        .saturating_sub(chrono::Utc::now().timestamp_millis())
+        .max(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(left_ms.unsigned_abs());
+    let gone = Arc::new(tokio::sync::Notify::new());
+    let notify = gone.clone();
+    socket.on_disconnect(move || {
+        // notify_one keeps the wake-up even if the timer is not waiting yet.
+        notify.notify_one();
+        async {}
+    });
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!(sid = %socket.id, "access token expired: closing its socket");
+                let _ = socket.disconnect();
+            }
+            () = gone.notified() => {}
+        }
+    });
 }
 
 async fn on_connect(socket: SocketRef, Extension(user): Extension<SocketUser>) {
@@ -118,6 +156,7 @@ async fn on_connect(socket: SocketRef, Extension(user): Extension<SocketUser>) {
     if user.role == Role::Admin {
         socket.join(ADMIN_ROOM);
     }
+    end_at_expiry(&socket, user.exp);
     tracing::debug!(sid = %socket.id, user = user.id, "socket connected");
     // The socket is in its rooms now: every event stored from here on reaches
     // it live. Tell the client, so that its catch-up starts after this point

@@ -6,6 +6,7 @@ use socketioxide::SocketIo;
 
 use crate::config::Config;
 use crate::fanout::Fanout;
+use crate::hash_gate::HashGate;
 use crate::hub::Hub;
 use crate::login_info::GeoIp;
 use crate::push::Vapid;
@@ -24,6 +25,7 @@ pub struct Inner {
     pub hub: Hub,
     pub io: SocketIo,
     pub limiter: LoginLimiter,
+    pub hashes: HashGate,
     pub fanout: Fanout,
     pub vapid: Arc<Vapid>,
     pub geoip: Option<Arc<GeoIp>>,

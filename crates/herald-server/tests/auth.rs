@@ -69,6 +69,7 @@ async fn too_many_failures_per_ip_and_email_get_429_with_retry_after() {
         c.login_limit = LoginLimit {
             max_failures: 3,
             window: Duration::from_secs(600),
+            ..LoginLimit::default()
         }
     })
     .await;
@@ -269,4 +270,57 @@ async fn only_admins_may_emit() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn bad_tokens_get_one_fixed_sentence_not_the_parsers_words() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use herald_proto::socket::ConnectErrorCode;
+    use support::SocketClient;
+    use support::socket::connect_error_payload;
+    const SENTENCE: &str = "the access token is not valid";
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice@example.com", Role::User);
+    let good = server.login(&alice).await.token;
+    let payload = good.split('.').nth(1).expect("payload");
+    let bad = [
+        // alg "none": serde's "unknown variant `none`".
+        format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+        ),
+        // Not base64: "Base64 error: Invalid last symbol".
+        format!("{}.{payload}.x", good.split('.').next().unwrap_or("")),
+        "not-a-jwt".to_owned(),
+        "a.b.c".to_owned(),
+    ];
+    for token in &bad {
+        let response = server
+            .http
+            .get(server.url("/api/notifications"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "invalid_token", "{token}");
+        assert_eq!(body["error"]["message"], SENTENCE, "{token}");
+
+        let error = SocketClient::connect(&server.url, Some(token))
+            .await
+            .err()
+            .expect("the handshake is refused");
+        let refusal = connect_error_payload(&error);
+        assert_eq!(
+            ConnectErrorCode::from_connect_error(&refusal),
+            Some(ConnectErrorCode::BadToken)
+        );
+        assert_eq!(
+            refusal["message"],
+            format!("BAD_TOKEN: {SENTENCE}"),
+            "{token}"
+        );
+    }
 }

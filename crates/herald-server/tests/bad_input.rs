@@ -208,3 +208,67 @@ async fn bad_queries_push_subscriptions_and_routes_get_json_errors() {
         .expect("request");
     expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "too_many_ids").await;
 }
+
+#[tokio::test]
+async fn a_cursor_past_the_largest_id_is_400_not_500() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice@example.com", Role::User);
+    let token = server.login(&alice).await.token;
+    for after in ["9223372036854775808", "18446744073709551615"] {
+        let response = server
+            .http
+            .get(server.url(&format!("/api/notifications?after={after}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+    }
+    let response = server
+        .http
+        .get(server.url("/api/notifications?after=9223372036854775807"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_413_and_405_is_json() {
+    let server = TestServer::start().await;
+    let big = format!(r#"{{"refreshToken": "{}"}}"#, "x".repeat(70 * 1024));
+    let response = server
+        .http
+        .post(server.url("/api/auth/logout"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .expect("request");
+    expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    for path in ["/api/auth/login", "/api/auth/refresh"] {
+        let response = server
+            .http
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .expect("request");
+        expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    }
+    let response = server
+        .http
+        .get(server.url("/api/auth/login"))
+        .send()
+        .await
+        .expect("request");
+    assert!(response.headers().contains_key("allow"));
+    expect_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}

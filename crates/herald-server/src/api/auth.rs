@@ -11,7 +11,7 @@ use herald_proto::api::{
 };
 use herald_proto::{EventType, Severity};
 
-use super::extract::{AuthUser, Json, bearer};
+use super::extract::{AuthUser, Json, RawBody, bearer};
 use crate::error::ApiError;
 use crate::fanout::LoginAlert;
 use crate::login_info::login_info;
@@ -19,11 +19,17 @@ use crate::socket::session_room;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
 use crate::store::{now_unix, session, subscription, user};
-use crate::token::random_token;
+use crate::token::{INVALID_TOKEN, random_token};
 use crate::{password, push};
 
-/// Longest email or password we look at; longer ones cannot be valid.
-const MAX_CREDENTIAL: usize = 1024;
+/// Longest email accepted: 254 bytes (RFC 5321's practical limit). A longer
+/// one is answered 400 before the limiter or a hash sees it.
+pub const MAX_EMAIL: usize = 254;
+/// Longest password looked at: 1024 bytes; a longer one is a failed login
+/// without a hash.
+pub const MAX_PASSWORD: usize = 1024;
+/// `Retry-After` of a login refused because every hash slot is taken: 1 s.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 pub async fn login(
     State(state): State<AppState>,
@@ -33,35 +39,61 @@ pub async fn login(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let ip = peer.ip();
     let email = body.email.trim().to_owned();
-    if let Err(retry_after) = state.limiter.check(ip, &email, Instant::now()) {
-        return Err(ApiError::TooManyRequests { retry_after });
+    if email.len() > MAX_EMAIL {
+        return Err(ApiError::bad_input(
+            "email_too_long",
+            format!("an email address has at most {MAX_EMAIL} bytes"),
+        ));
     }
-    if email.is_empty() || email.len() > MAX_CREDENTIAL || body.password.len() > MAX_CREDENTIAL {
-        state.limiter.fail(ip, &email, Instant::now());
+    // Reserved before anything is checked: concurrent guesses count at once.
+    let attempt = state
+        .limiter
+        .reserve(ip, &email, Instant::now())
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    if email.is_empty() || body.password.len() > MAX_PASSWORD {
         return Err(ApiError::InvalidCredentials);
     }
 
     let lookup = email.clone();
-    let record = state
+    let record = match state
         .db
         .call(move |conn| user::find_by_email(conn, &lookup))
-        .await?;
-    let password = body.password;
-    let verified = tokio::task::spawn_blocking(move || match record {
-        Some(record) if password::verify(&password, &record.password_hash) => Some(record.user),
-        Some(_) => None,
-        None => {
-            password::verify_nobody(&password);
-            None
+        .await
+    {
+        Ok(record) => record,
+        Err(e) => {
+            attempt.not_judged();
+            return Err(e.into());
         }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    };
+    let password = body.password;
+    // An unknown email costs a hash too (timing), under the same bound.
+    let verified = state
+        .hashes
+        .run(move || match record {
+            Some(record) if password::verify(&password, &record.password_hash) => Some(record.user),
+            Some(_) => None,
+            None => {
+                password::verify_nobody(&password);
+                None
+            }
+        })
+        .await;
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(crate::hash_gate::Busy) => {
+            attempt.not_judged();
+            return Err(ApiError::Busy {
+                retry_after: BUSY_RETRY_AFTER_SECS,
+            });
+        }
+    };
     let Some(user) = verified else {
-        state.limiter.fail(ip, &email, Instant::now());
+        // The reservation stays: it is this failure.
+        drop(attempt);
         return Err(ApiError::InvalidCredentials);
     };
-    state.limiter.succeed(ip, &email);
+    attempt.succeeded();
 
     let sid = random_token(16);
     let login_id = random_token(12);
@@ -168,8 +200,10 @@ pub async fn refresh(
                 "the refresh token is not valid; sign in again",
             ));
         }
-        session::Redeemed::Reused => {
+        session::Redeemed::Reused { session_id } => {
             tracing::warn!("a used refresh token was presented again; its session is revoked");
+            // Revoked in the store already; its sockets go too, as on logout.
+            close_sockets(&state, &session_id).await;
             return Err(ApiError::unauthorized(
                 "refresh_token_reused",
                 "this refresh token was already used; the session is signed out",
@@ -195,34 +229,46 @@ pub async fn refresh(
     Ok(Json(token_pair(&state, &user, &sid, refresh)?))
 }
 
+/// Disconnects every socket opened under session `sid`.
+async fn close_sockets(state: &AppState, sid: &str) {
+    if let Err(e) = state.io.to(session_room(sid)).disconnect().await {
+        tracing::debug!(error = %e, "disconnecting the sockets of a revoked session");
+    }
+}
+
 /// Signs a session out: by its access token, its refresh token, or both.
+///
+/// An expired access token still names its session (its signature is
+/// checked, not its expiry): a client whose token ran out can sign out.
+/// A bearer that is not valid at all is ignored when a refresh token comes
+/// with it, so a broken header never keeps a session alive.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let mut sessions = Vec::new();
-    if let Some(token) = bearer(&headers) {
-        match state.keys.verify(token) {
-            Ok(claims) => sessions.push(claims.sid),
-            Err(e) => return Err(ApiError::unauthorized("invalid_token", e.to_string())),
-        }
-    }
     // The body is optional: `{}` or nothing signs out by the bearer token alone.
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct LogoutBody {
         refresh_token: Option<String>,
     }
-    let body: Option<LogoutBody> =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            Some(serde_json::from_slice(&body).map_err(|e| {
-                ApiError::MalformedJson(format!("expected {{\"refreshToken\"}}: {e}"))
-            })?)
-        };
-    if let Some(token) = body.and_then(|b| b.refresh_token) {
+    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<LogoutBody>(&body)
+            .map_err(|_| ApiError::MalformedJson("expected {\"refreshToken\": \"...\"}".into()))?
+            .refresh_token
+    };
+    let mut sessions = Vec::new();
+    if let Some(token) = bearer(&headers) {
+        match state.keys.verify_ignoring_expiry(token) {
+            Ok(claims) => sessions.push(claims.sid),
+            Err(_) if refresh_token.is_some() => {}
+            Err(_) => return Err(ApiError::unauthorized("invalid_token", INVALID_TOKEN)),
+        }
+    }
+    if let Some(token) = refresh_token {
         match state
             .db
             .call(move |conn| session::session_of(conn, &token))
@@ -243,12 +289,11 @@ pub async fn logout(
             "send a bearer token or a refreshToken",
         ));
     }
+    sessions.dedup();
     for sid in sessions {
         let s = sid.clone();
         state.db.call(move |conn| session::revoke(conn, &s)).await?;
-        if let Err(e) = state.io.to(session_room(&sid)).disconnect().await {
-            tracing::debug!(error = %e, "disconnecting the sockets of a signed-out session");
-        }
+        close_sockets(&state, &sid).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! Extractors that answer bad input with an [`ApiError`].
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -10,7 +10,7 @@ use herald_proto::api::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::session;
-use crate::token::{Claims, TokenError};
+use crate::token::{Claims, INVALID_TOKEN, TokenError};
 
 /// `axum::Json`, with rejections in our error format.
 #[derive(Debug, FromRequest)]
@@ -31,6 +31,31 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
             other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// The raw body (`axum::body::Bytes`), with rejections (413 past the body
+/// limit) in our error format.
+#[derive(Debug)]
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Ok(RawBody(
+            axum::body::Bytes::from_request(request, state).await?,
+        ))
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("cannot read the request body".into())
         }
     }
 }
@@ -80,13 +105,11 @@ impl FromRequestParts<AppState> for AuthUser {
             TokenError::Expired => {
                 ApiError::unauthorized("token_expired", "the access token has expired")
             }
-            TokenError::Invalid(why) => {
-                ApiError::unauthorized("invalid_token", format!("invalid access token: {why}"))
-            }
+            TokenError::Invalid(_) => ApiError::unauthorized("invalid_token", INVALID_TOKEN),
         })?;
         let id = claims
             .user_id()
-            .map_err(|e| ApiError::unauthorized("invalid_token", e.to_string()))?;
+            .map_err(|_| ApiError::unauthorized("invalid_token", INVALID_TOKEN))?;
         let sid = claims.sid.clone();
         if !state
             .db

@@ -21,6 +21,13 @@ pub async fn catch_up(
     user: AuthUser,
     Query(query): Query<CatchUpQuery>,
 ) -> Result<Json<CatchUpPage>, ApiError> {
+    // Ids are SQLite integers: a cursor past i64::MAX names no event.
+    if i64::try_from(query.after).is_err() {
+        return Err(ApiError::bad_input(
+            "invalid_cursor",
+            format!("after must be at most {}", i64::MAX),
+        ));
+    }
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let (id, admin, after) = (user.id, user.is_admin(), query.after);
     let (items, has_more) = state

@@ -25,6 +25,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database task failed: {0}")]
     Task(String),
+    #[error("cannot secure the database file: {0}")]
+    File(String),
     #[error("a user with the email {0} already exists")]
     DuplicateEmail(String),
 }
@@ -47,9 +49,21 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens (or creates) `herald.db` in `data_dir` and migrates it.
+    /// Opens (or creates) `herald.db` in `data_dir` and migrates it. The
+    /// database and its `-wal` and `-shm` files are made owner-only (0600).
     pub fn open(data_dir: &Path) -> Result<Db, StoreError> {
-        let conn = Connection::open(data_dir.join("herald.db"))?;
+        let path = data_dir.join("herald.db");
+        crate::fsutil::make_private_file(&path).map_err(|e| StoreError::File(e.to_string()))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            let side = std::path::PathBuf::from(side);
+            if side.exists() {
+                crate::fsutil::make_private_file(&side)
+                    .map_err(|e| StoreError::File(e.to_string()))?;
+            }
+        }
+        let conn = Connection::open(path)?;
         Db::setup(conn)
     }
 

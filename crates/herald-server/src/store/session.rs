@@ -69,7 +69,7 @@ pub enum Redeemed {
     /// Unknown, expired, or its session is revoked.
     Invalid,
     /// Already used: the session has just been revoked.
-    Reused,
+    Reused { session_id: String },
 }
 
 /// Marks a refresh token used, in one transaction.
@@ -91,7 +91,7 @@ pub fn redeem(conn: &mut Connection, token: &str) -> Result<Redeemed, StoreError
         Some((_, _, _, _, Some(_))) => Redeemed::Invalid,
         Some((session_id, _, Some(_), _, None)) => {
             revoke(&tx, &session_id)?;
-            Redeemed::Reused
+            Redeemed::Reused { session_id }
         }
         Some((_, expires_at, None, _, None)) if expires_at <= now => Redeemed::Invalid,
         Some((session_id, _, None, user_id, None)) => {
@@ -142,7 +142,12 @@ mod tests {
             );
             add_refresh_token(conn, "s1", "r2", now_unix() + 60)?;
             assert!(is_active(conn, "s1")?);
-            assert_eq!(redeem(conn, "r1")?, Redeemed::Reused);
+            assert_eq!(
+                redeem(conn, "r1")?,
+                Redeemed::Reused {
+                    session_id: "s1".into()
+                }
+            );
             assert!(!is_active(conn, "s1")?);
             // The successor dies with the session.
             assert_eq!(redeem(conn, "r2")?, Redeemed::Invalid);
