@@ -15,6 +15,10 @@ packages=(
   # The tray app (Tauri 2): WebKitGTK and the StatusNotifierItem library to
   # build it, and WebKitWebDriver, which its UI tests drive it through.
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver
+  # scripts/package.sh's checks (tests/system/package.rs): lintian on the .deb,
+  # rpm to read the .rpm. Tauri's bundler writes both itself (no rpmbuild);
+  # strip, objdump and dpkg-shlibdeps come with build-essential.
+  lintian rpm
 )
 
 missing=()
@@ -53,6 +57,13 @@ cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
 if ! command -v tauri-driver >/dev/null && [[ ! -x $cargo_bin/tauri-driver ]]; then
   echo "setup: installing tauri-driver (cargo install)" >&2
   cargo install tauri-driver --version '^2' --locked --quiet
+fi
+
+lock=packaging/cli/package-lock.json
+installed=packaging/cli/node_modules/.package-lock.json
+if [[ ! -f $installed || $lock -nt $installed ]]; then
+  echo "setup: installing Tauri's CLI (npm ci in packaging/cli)" >&2
+  npm ci --prefix packaging/cli --no-audit --no-fund --loglevel=error
 fi
 
 lock=tests/compat/package-lock.json

@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The system tests run the binaries; build them (and every test) first, so
 # the tests themselves do not race a build.
 cargo build --workspace --locked --bins --tests
+# The .deb and .rpm of those same binaries (`tauri bundle`: nothing is compiled
+# again); tests/system/package.rs reads, lints, installs and removes them.
+scripts/package.sh
 scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast
 # The benchmarks' smoke mode on the same debug builds: seconds per scenario,
 # and it fails when an invariant breaks (an event lost, a delivery short), so
