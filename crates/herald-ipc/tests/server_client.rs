@@ -103,18 +103,12 @@ impl Drop for Agent {
     }
 }
 
-/// The next push named `name`, skipping others.
-async fn next_named(pushes: &mut mpsc::Receiver<Push>, name: &str) -> Push {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let push = pushes.recv().await.expect("the subscription is open");
-            if push.name == name {
-                return push;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no `{name}` push within {WAIT:?}"))
+/// The next push, whatever it is.
+async fn next_push(pushes: &mut mpsc::Receiver<Push>) -> Push {
+    tokio::time::timeout(WAIT, pushes.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no push within {WAIT:?}"))
+        .expect("the subscription is open")
 }
 
 #[tokio::test]
@@ -157,11 +151,20 @@ async fn a_signed_out_controller_answers_and_a_subscription_hears_the_sign_out()
     assert_eq!(now["state"]["kind"], "signedOut", "{now}");
     // Signing out publishes the status again, and tells the history to reload.
     let _ = agent.controller.sign_out().await;
-    let push = next_named(&mut pushes, "status").await;
-    assert_eq!(push.data["state"]["kind"], "signedOut", "{push:?}");
-    assert!(push.data["label"].is_string(), "{push:?}");
-    let push = next_named(&mut pushes, "inbox").await;
-    assert_eq!(push.data, json!({"kind": "reset"}));
+    // The two come from two channels, so in either order.
+    let (mut status, mut reset) = (None, None);
+    while status.is_none() || reset.is_none() {
+        let push = next_push(&mut pushes).await;
+        match push.name.as_str() {
+            "status" => status = Some(push),
+            "inbox" => reset = Some(push),
+            other => panic!("an unexpected push {other}: {push:?}"),
+        }
+    }
+    let (status, reset) = (status.unwrap(), reset.unwrap());
+    assert_eq!(status.data["state"]["kind"], "signedOut", "{status:?}");
+    assert!(status.data["label"].is_string(), "{status:?}");
+    assert_eq!(reset.data, json!({"kind": "reset"}));
 
     // The connection is still usable after all of that.
     let status: Value = client.call(Call::Status, Value::Null).await.unwrap();
