@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 cargo build --release --locked -p herald-server -p herald-bench \
-  -p herald-cli -p herald-desktop -p tauri-peer
+  -p herald-cli -p herald-agent -p herald-desktop -p tauri-peer
 # 10,000 sockets on each side: the load generator and the servers it starts
 # (they inherit this limit) need more open files than the usual 1024.
 ulimit -n "$(ulimit -Hn)"
-# The desktop scenario runs the tray app: give the bench a desktop session
+# The desktop scenario runs the agent and the window: give the bench a desktop session
 # (X display, session bus, Secret Service, notification daemon).
 exec scripts/desktop-session.sh "${CARGO_TARGET_DIR:-target}/release/herald-bench" "$@"

@@ -13,6 +13,7 @@
 //! - [`sio`]: a raw Engine.IO/Socket.IO client, the floor and the load generator.
 //! - [`probe`]: timestamps at the hub's emit and the engine's socket handler.
 //! - [`proc`], [`node`]: child processes, /proc figures, the Node peers.
+//! - [`tree`]: process trees (the desktop apps) and their settled memory.
 //! - [`stats`], [`report`], [`clock`]: percentiles, the table, one clock for all.
 
 pub mod child;
@@ -26,3 +27,4 @@ pub mod report;
 pub mod scenario;
 pub mod sio;
 pub mod stats;
+pub mod tree;

@@ -42,7 +42,7 @@ enum Only {
     ClientIdle,
     ClientBurst,
     Server,
-    /// The tray app's memory (needs a desktop session: scripts/bench.sh).
+    /// The agent's and the window's memory (needs a desktop session: scripts/bench.sh).
     Desktop,
 }
 

@@ -1,375 +1,310 @@
-//! Scenario 7, desktop: total RSS of the `herald-desktop` process tree, in
-//! the tray with no window, with the window open, and after it is closed
-//! again; beside a minimal Tauri 2 app (`bench/tauri-peer`: one empty
-//! window) with its window open.
+//! Scenario 7, desktop: the memory of every Herald process of a signed-in
+//! user, RSS and PSS summed over the process trees. Herald on the desktop is
+//! two programs: `herald-agent`, always on (the engine, the notifier, the
+//! tray and the IPC socket; no WebKit), and `herald-desktop`, the window,
+//! which runs only while it is open. So the scenario reads
+//!
+//! - the agent alone, idle and signed in (what a desktop carries all day);
+//! - the agent and the window's tree with the window open, beside a minimal
+//!   Tauri 2 app (`bench/tauri-peer`: one empty window) with its window open,
+//!   and what opening the window added to the agent, as a ratio to the peer;
+//! - after the window is closed: how long until the window's processes are
+//!   gone and the total is the agent's again, and the total then.
 //!
 //! It needs a desktop session (an X display, a session bus, a Secret
 //! Service); `scripts/bench.sh` runs the bench inside
-//! `scripts/desktop-session.sh`. Each figure is read once the tree has
-//! settled: its process count and total RSS unchanged for [`SETTLED`].
+//! `scripts/desktop-session.sh`, which has no tray host: the agent only
+//! warns about that. Each figure is read once the trees have settled
+//! ([`tree::settled`]). The bench starts both programs itself, so both
+//! trees are known; it checks that no other process carries the user's
+//! data directory (the window did not start an agent of its own).
 
-use std::collections::HashMap;
+mod user;
+mod window;
+
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::node;
 use crate::report::{Checks, Row, Target};
 use crate::scenario::Size;
 use crate::stats::Rounds;
+use crate::tree::{self, Reading, WEB_PROCESS};
+use user::{STEP, User, until};
 
-/// How long the tree must stay the same before a figure is read.
-const SETTLED: Duration = Duration::from_secs(2);
-/// The longest any step may take.
-const STEP: Duration = Duration::from_secs(60);
 const PEER: &str = "minimal Tauri 2 app";
+/// The title of Herald's window.
+const TITLE: &str = "Herald";
+/// After the window's processes are gone, how long the agent's total may
+/// take to come back to its idle figure before it is called not back.
+const BACK_LIMIT: Duration = Duration::from_secs(15);
 
 pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
     if std::env::var_os("DISPLAY").is_none() {
         bail!("no X display: run the bench with scripts/bench.sh (a desktop session)");
     }
     let bins = Bins {
+        agent: node::sibling("herald-agent", "herald-agent")?,
         desktop: node::sibling("herald-desktop", "herald-desktop")?,
         peer: node::sibling("tauri-peer", "tauri-peer")?,
         server: node::sibling("herald-server", "herald-server")?,
         cli: node::sibling("herald", "herald-cli")?,
     };
-    let mut tray = Rounds::default();
-    let mut open = Rounds::default();
-    let mut closed = Rounds::default();
-    let mut peer_open = Rounds::default();
+    let mut f = Series::default();
     // A B A B: the two sides alternate, so a drift of the machine hits both.
     for round in 0..size.rounds {
-        let figures = herald_round(&bins, round, checks).await?;
-        tray.push(figures.tray_mb);
-        open.push(figures.open_mb);
-        closed.push(figures.closed_mb);
-        peer_open.push(peer_round(&bins.peer).await?);
+        let user = User::new(&bins.server, &bins.cli, round).await?;
+        let figures = match herald_round(&bins, &user, checks).await {
+            Ok(figures) => figures,
+            Err(e) => {
+                let logs = user.logs();
+                user.end().await;
+                return Err(e.context(format!("round {round}; the programs' logs:{logs}")));
+            }
+        };
+        user.end().await;
+        f.idle_rss.push(figures.idle.rss_mb());
+        f.idle_pss.push(figures.idle.pss_mb());
+        f.open_rss.push(figures.open.rss_mb());
+        f.open_pss.push(figures.open.pss_mb());
+        f.added_rss
+            .push(figures.open.rss_mb() - figures.idle.rss_mb());
+        f.added_pss
+            .push(figures.open.pss_mb() - figures.idle.pss_mb());
+        f.closed_rss.push(figures.closed.rss_mb());
+        f.closed_pss.push(figures.closed.pss_mb());
+        f.back_secs.push(figures.back_secs);
+        let peer = peer_round(&bins.peer).await?;
+        f.peer_rss.push(peer.rss_mb());
+        f.peer_pss.push(peer.pss_mb());
     }
     let s = "7 desktop";
     Ok(vec![
-        Row::new(s, "tray, no window: RSS of the process tree", "MB")
-            .herald(tray)
-            .target(Target::AtMost(40.0)),
-        Row::new(s, "window open: RSS of the process tree", "MB")
-            .herald(open)
-            .peer(PEER, peer_open),
-        Row::new(s, "window closed again: RSS of the process tree", "MB").herald(closed),
+        Row::new(s, "agent idle, signed in, no window: RSS", "MB")
+            .herald(f.idle_rss)
+            .target(Target::AtMost(30.0)),
+        Row::new(s, "agent idle, signed in, no window: PSS", "MB").herald(f.idle_pss),
+        Row::new(s, "window open: RSS, agent + window", "MB")
+            .herald(f.open_rss)
+            .peer(PEER, f.peer_rss.clone()),
+        Row::new(s, "window open: PSS, agent + window", "MB")
+            .herald(f.open_pss)
+            .peer(PEER, f.peer_pss.clone()),
+        Row::new(s, "window open minus the idle agent: RSS", "MB")
+            .herald(f.added_rss)
+            .peer(PEER, f.peer_rss)
+            .target(Target::RatioAtMost(1.0)),
+        Row::new(s, "window open minus the idle agent: PSS", "MB")
+            .herald(f.added_pss)
+            .peer(PEER, f.peer_pss),
+        Row::new(
+            s,
+            "window closed: until its processes are gone and the total is the idle agent's",
+            "s",
+        )
+        .herald(f.back_secs)
+        .target(Target::AtMost(5.0)),
+        Row::new(s, "window closed again: RSS of every Herald process", "MB").herald(f.closed_rss),
+        Row::new(s, "window closed again: PSS of every Herald process", "MB").herald(f.closed_pss),
     ])
 }
 
 struct Bins {
+    agent: PathBuf,
     desktop: PathBuf,
     peer: PathBuf,
     server: PathBuf,
     cli: PathBuf,
 }
 
-struct Figures {
-    tray_mb: f64,
-    open_mb: f64,
-    closed_mb: f64,
+/// Each figure over the rounds.
+#[derive(Default)]
+struct Series {
+    idle_rss: Rounds,
+    idle_pss: Rounds,
+    open_rss: Rounds,
+    open_pss: Rounds,
+    added_rss: Rounds,
+    added_pss: Rounds,
+    closed_rss: Rounds,
+    closed_pss: Rounds,
+    back_secs: Rounds,
+    peer_rss: Rounds,
+    peer_pss: Rounds,
 }
 
-/// One round of Herald: signed in against a herald-server of its own, started
-/// as autostart starts it, then its window opened and closed as a user would.
-async fn herald_round(bins: &Bins, round: usize, checks: &mut Checks) -> anyhow::Result<Figures> {
-    let dir = std::env::temp_dir().join(format!(
-        "herald-bench-desktop-{}-{round}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("home"))?;
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = spawn(
-        Command::new(&bins.server)
-            .arg("--bind")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.join("server")),
-    )?;
-    let http = reqwest::Client::new();
-    let health = format!("{url}/healthz");
-    until("herald-server to answer", || async {
-        http.get(&health)
-            .send()
+struct Figures {
+    idle: Reading,
+    open: Reading,
+    closed: Reading,
+    /// From the close to the window's processes gone and the total back to
+    /// the idle agent's; infinite when it did not come back.
+    back_secs: f64,
+}
+
+/// One round of Herald: the agent started as login starts it, then the
+/// window opened as a user opens it, and closed with its close button.
+async fn herald_round(bins: &Bins, user: &User, checks: &mut Checks) -> anyhow::Result<Figures> {
+    let mut agent = user.start(&bins.agent, "agent")?;
+    let agent_pid = agent.id().context("the agent's pid")?;
+    let socket = user.socket();
+    until("the agent's socket", || async {
+        tokio::net::UnixStream::connect(&socket)
             .await
             .ok()
-            .filter(|r| r.status().is_success())
             .map(drop)
     })
     .await?;
-    let email = "desk@example.com";
-    let password = "bench-desktop-password";
-    feed(
-        Command::new(&bins.server)
-            .arg("--data-dir")
-            .arg(dir.join("server"))
-            .args([
-                "user", "add", "--email", email, "--name", "Desk", "--role", "user",
-            ])
-            .arg("--password-stdin"),
-        password,
-    )
-    .await
-    .context("add the bench user")?;
-    let env = [
-        ("HERALD_CONFIG_DIR", dir.join("config")),
-        ("HERALD_DATA_DIR", dir.join("data")),
-        ("HOME", dir.join("home")),
-    ];
-    feed(
-        Command::new(&bins.cli)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .args([
-                "--server",
-                &url,
-                "login",
-                "--email",
-                email,
-                "--password-stdin",
-            ]),
-        password,
-    )
-    .await
-    .context("sign in with the herald CLI")?;
-
-    let mut app = spawn(
-        Command::new(&bins.desktop)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .arg("--minimized"),
-    )?;
-    let pid = app.id().context("the app's pid")?;
-    until("the tray app to connect", || async {
-        let body: serde_json::Value = http.get(&health).send().await.ok()?.json().await.ok()?;
-        (body["sockets"].as_u64() >= Some(1)).then_some(())
+    until("the agent to connect to herald-server", || async {
+        (user.sockets().await >= Some(1)).then_some(())
     })
     .await?;
-    let tray_kb = settled(pid).await?;
-    checks.expect(!has_web_process(pid), "desktop: no web process in the tray");
-
-    // A second launch shows the first one's window.
-    let mut again = spawn(Command::new(&bins.desktop).envs(env.iter().map(|(k, v)| (k, v))))?;
-    tokio::time::timeout(STEP, again.wait())
-        .await
-        .context("the second launch did not exit")??;
-    until("the window's web process", || async {
-        has_web_process(pid).then_some(())
-    })
-    .await?;
-    let open_kb = settled(pid).await?;
-
-    close_window("Herald")?;
-    until("the web process to end with the window", || async {
-        (!has_web_process(pid)).then_some(())
-    })
-    .await?;
-    let closed_kb = settled(pid).await?;
+    let idle = tree::settled(&[agent_pid]).await?;
     checks.expect(
-        app.try_wait()?.is_none(),
-        "desktop: the app stays in the tray",
+        !tree::has(&[agent_pid], WEB_PROCESS),
+        "desktop: the agent runs no web process",
     );
 
-    let _ = app.start_kill();
-    let _ = server.start_kill();
-    let _ = app.wait().await;
-    let _ = server.wait().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(Figures {
-        tray_mb: tray_kb as f64 / 1024.0,
-        open_mb: open_kb as f64 / 1024.0,
-        closed_mb: closed_kb as f64 / 1024.0,
+    let mut desktop = user.start(&bins.desktop, "desktop")?;
+    let desktop_pid = desktop.id().context("the window's pid")?;
+    until("the window's web process", || async {
+        tree::has(&[desktop_pid], WEB_PROCESS).then_some(())
     })
+    .await?;
+    // A second launch hands over to the first window and exits.
+    let mut again = user.start(&bins.desktop, "desktop-again")?;
+    tokio::time::timeout(STEP, again.wait())
+        .await
+        .context("a second launch of the window did not exit")??;
+    let open = tree::settled(&[agent_pid, desktop_pid]).await?;
+    let herald: Vec<u32> = tree::members(&[agent_pid, desktop_pid])
+        .iter()
+        .map(|m| m.pid)
+        .collect();
+    let strays: Vec<u32> = tree::with_env("HERALD_DATA_DIR", &user.data_dir())
+        .into_iter()
+        .filter(|pid| !herald.contains(pid))
+        .collect();
+    checks.expect(
+        strays.is_empty(),
+        "desktop: every Herald process is the agent's or the window's",
+    );
+    if !strays.is_empty() {
+        tracing::error!(?strays, "Herald processes outside the two trees");
+    }
+    checks.expect(
+        !tree::has(&[agent_pid], WEB_PROCESS),
+        "desktop: the agent runs no web process with the window open",
+    );
+
+    let window_tree = tree::members(&[desktop_pid]);
+    tracing::debug!(
+        agent = ?tree::detail(&tree::members(&[agent_pid])),
+        window = ?tree::detail(&window_tree),
+        "window open: name, RSS and PSS (KB) of each process"
+    );
+    let window_pids: Vec<u32> = window_tree.iter().map(|m| m.pid).collect();
+    let closed_at = Instant::now();
+    window::close(TITLE)?;
+    let back = back_to_agent(&mut desktop, &window_pids, agent_pid, idle, closed_at).await?;
+    checks.expect(
+        back.gone,
+        "desktop: the window's processes end when its window closes",
+    );
+    if !back.gone {
+        let _ = desktop.start_kill();
+        let _ = desktop.wait().await;
+    }
+    checks.expect(
+        agent.try_wait()?.is_none(),
+        "desktop: the agent keeps running when the window closes",
+    );
+    let closed = tree::settled(&[agent_pid]).await?;
+
+    let _ = agent.start_kill();
+    let _ = agent.wait().await;
+    Ok(Figures {
+        idle,
+        open,
+        closed,
+        back_secs: back.secs,
+    })
+}
+
+struct Back {
+    /// The window's process and all of its tree ended.
+    gone: bool,
+    secs: f64,
+}
+
+/// Waits for the window's processes to end (the window's own, and every
+/// process that was in its tree: one its parent left behind counts until
+/// it ends too), and then for the agent's tree to be back within 10% (at
+/// least 2 MB) of its idle RSS: serving the window may leave the agent a
+/// little bigger, and the allocator may or may not give that back.
+async fn back_to_agent(
+    desktop: &mut Child,
+    window_pids: &[u32],
+    agent_pid: u32,
+    idle: Reading,
+    closed_at: Instant,
+) -> anyhow::Result<Back> {
+    let limit_kb = idle.rss_kb + (idle.rss_kb / 10).max(2048);
+    let mut gone_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if gone_at.is_none()
+            && desktop.try_wait()?.is_some()
+            && window_pids.iter().all(|pid| !tree::alive(*pid))
+        {
+            gone_at = Some(now);
+        }
+        match gone_at {
+            Some(_) if tree::measure(&tree::members(&[agent_pid])).rss_kb <= limit_kb => {
+                return Ok(Back {
+                    gone: true,
+                    secs: (now - closed_at).as_secs_f64(),
+                });
+            }
+            Some(at) if now - at > BACK_LIMIT => {
+                tracing::warn!(
+                    idle_kb = idle.rss_kb,
+                    "the agent did not come back to its idle size after the window closed"
+                );
+                return Ok(Back {
+                    gone: true,
+                    secs: f64::INFINITY,
+                });
+            }
+            None if now - closed_at > STEP => {
+                return Ok(Back {
+                    gone: false,
+                    secs: f64::INFINITY,
+                });
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The peer with its one window open, read the same way.
-async fn peer_round(peer: &Path) -> anyhow::Result<f64> {
-    let mut app = spawn(&mut Command::new(peer))?;
+async fn peer_round(peer: &Path) -> anyhow::Result<Reading> {
+    let mut app = user::spawn(&mut tokio::process::Command::new(peer))?;
     let pid = app.id().context("the peer's pid")?;
     until("the peer's web process", || async {
-        has_web_process(pid).then_some(())
+        tree::has(&[pid], WEB_PROCESS).then_some(())
     })
     .await?;
-    let kb = settled(pid).await?;
+    let reading = tree::settled(&[pid]).await?;
+    tracing::debug!(
+        peer = ?tree::detail(&tree::members(&[pid])),
+        "peer open: name, RSS and PSS (KB) of each process"
+    );
     let _ = app.start_kill();
     let _ = app.wait().await;
-    Ok(kb as f64 / 1024.0)
-}
-
-fn spawn(command: &mut Command) -> anyhow::Result<Child> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("start {command:?}"))
-}
-
-/// Runs `command` with `input` on its stdin, and checks it succeeded.
-async fn feed(command: &mut Command, input: &str) -> anyhow::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    stdin.write_all(input.as_bytes()).await?;
-    drop(stdin);
-    let out = tokio::time::timeout(STEP, child.wait_with_output()).await??;
-    if !out.status.success() {
-        bail!("{}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
-}
-
-async fn until<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<()>>,
-{
-    let deadline = Instant::now() + STEP;
-    while check().await.is_none() {
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// `pid` and its descendants, with their names and RSS in KB.
-fn tree(pid: u32) -> Vec<(u32, String, u64)> {
-    let mut all: HashMap<u32, (u32, String, u64)> = HashMap::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(p) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
-            continue;
-        };
-        let get = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .map(|v| v.trim().to_owned())
-        };
-        let ppid = get("PPid:").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let rss = get("VmRSS:")
-            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-            .unwrap_or(0);
-        all.insert(p, (ppid, get("Name:").unwrap_or_default(), rss));
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![pid];
-    while let Some(p) = stack.pop() {
-        if let Some((_, name, rss)) = all.get(&p) {
-            out.push((p, name.clone(), *rss));
-            stack.extend(all.iter().filter(|(_, v)| v.0 == p).map(|(c, _)| *c));
-        }
-    }
-    out
-}
-
-/// Comm names are cut to 15 bytes: "WebKitWebProces".
-fn has_web_process(pid: u32) -> bool {
-    tree(pid)
-        .iter()
-        .any(|(_, name, _)| name.starts_with("WebKitWebProces"))
-}
-
-/// The tree's total RSS once it has stopped changing.
-async fn settled(pid: u32) -> anyhow::Result<u64> {
-    let deadline = Instant::now() + STEP;
-    let mut last = (0usize, 0u64);
-    let mut since = Instant::now();
-    loop {
-        let now = tree(pid);
-        if now.is_empty() {
-            bail!("process {pid} is gone");
-        }
-        let state = (now.len(), now.iter().map(|(_, _, rss)| rss).sum::<u64>());
-        // Within 1%: page faults of an idle process move its RSS a little.
-        let same = state.0 == last.0 && state.1.abs_diff(last.1) * 100 <= last.1;
-        if !same {
-            last = state;
-            since = Instant::now();
-        } else if since.elapsed() >= SETTLED {
-            return Ok(state.1);
-        }
-        if Instant::now() > deadline {
-            return Ok(state.1);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Asks the window titled `title` to close, as a window manager's close
-/// button does: a `WM_DELETE_WINDOW` client message.
-fn close_window(title: &str) -> anyhow::Result<()> {
-    use x11rb::connection::Connection as _;
-    use x11rb::protocol::xproto::{
-        AtomEnum, ClientMessageEvent, ConnectionExt as _, EventMask, MapState, Window,
-    };
-    let (conn, screen) = x11rb::connect(None).context("connect to the X display")?;
-    let root = conn.setup().roots[screen].root;
-    let atom = |name: &str| -> anyhow::Result<u32> {
-        Ok(conn.intern_atom(false, name.as_bytes())?.reply()?.atom)
-    };
-    let (protocols, delete, utf8, net_name) = (
-        atom("WM_PROTOCOLS")?,
-        atom("WM_DELETE_WINDOW")?,
-        atom("UTF8_STRING")?,
-        atom("_NET_WM_NAME")?,
-    );
-    // Windows come and go while the tree is walked (GTK makes short-lived
-    // ones): one that vanished is skipped, not an error.
-    let mut stack: Vec<Window> = vec![root];
-    let mut sent = 0;
-    while let Some(window) = stack.pop() {
-        if let Ok(Ok(tree)) = conn.query_tree(window).map(|c| c.reply()) {
-            stack.extend(tree.children);
-        }
-        let property = |atom: u32, kind: u32| {
-            conn.get_property(false, window, atom, kind, 0, 1024)
-                .ok()
-                .and_then(|c| c.reply().ok())
-                .map(|r| r.value)
-                .unwrap_or_default()
-        };
-        let mut name = property(net_name, utf8);
-        if name.is_empty() {
-            name = property(AtomEnum::WM_NAME.into(), AtomEnum::STRING.into());
-        }
-        let viewable = conn
-            .get_window_attributes(window)
-            .ok()
-            .and_then(|c| c.reply().ok())
-            .is_some_and(|a| a.map_state == MapState::VIEWABLE);
-        if name == title.as_bytes() && viewable {
-            let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
-            conn.send_event(false, window, EventMask::NO_EVENT, event)?;
-            sent += 1;
-        }
-    }
-    conn.flush()?;
-    if sent == 0 {
-        bail!("no window titled {title:?} is shown");
-    }
-    Ok(())
+    Ok(reading)
 }
