@@ -40,19 +40,6 @@ pub enum ConnectionState {
     Stopped,
 }
 
-impl ConnectionState {
-    /// [`Status::label`] for a caller that has only the state: without the
-    /// host ("the server") and without the failed attempts that tell an
-    /// outage from a blip. Prefer [`Status::label`].
-    pub fn label(&self) -> String {
-        Status {
-            state: self.clone(),
-            ..Status::signed_out(SignOutReason::NotSignedIn)
-        }
-        .label()
-    }
-}
-
 /// Failed attempts in a row after which the link counts as offline rather
 /// than reconnecting. With the backoff schedule that is a few seconds of
 /// trying: a blip shows "connecting", an outage "offline".
@@ -307,8 +294,12 @@ mod tests {
         assert_eq!(status.label(), "Offline: example.com cannot be reached");
         assert_eq!(status.reason(), Some("the connection dropped"));
         assert!(!status.label().contains("EngineIO"));
-        // The state alone, as a caller without the status words it.
-        let alone = status.state.label();
+        // The same state without the host or the attempts: still no library text.
+        let alone = Status {
+            state: status.state.clone(),
+            ..Status::signed_out(SignOutReason::NotSignedIn)
+        }
+        .label();
         assert_eq!(alone, "Reconnecting to the server…");
         assert!(!alone.contains("EngineIO"), "{alone}");
     }

@@ -144,7 +144,8 @@ impl Drop for WindowGuard {
 struct Subscription {
     status: tokio::sync::watch::Receiver<herald_core::status::Status>,
     updates: tokio::sync::broadcast::Receiver<InboxUpdate>,
-    _window: Option<WindowGuard>,
+    /// Held while this peer gets `open` pushes (a window).
+    window: Option<WindowGuard>,
 }
 
 enum Step {
@@ -248,16 +249,19 @@ impl Connection {
             let controller = &self.service.controller;
             let status = controller.status();
             let current = StatusView::from(status.borrow().clone());
-            let window =
-                (open && subscription.as_ref().is_none_or(|s| s._window.is_none())).then(|| {
+            // A subscription replaces the previous one: a window stays
+            // counted once, and one that no longer asks for `open` is not.
+            let previous = subscription.take().and_then(|s| s.window);
+            let window = open.then(|| {
+                previous.unwrap_or_else(|| {
                     self.windows.fetch_add(1, Ordering::SeqCst);
                     WindowGuard(self.windows.clone())
-                });
-            let window = window.or_else(|| subscription.take().and_then(|s| s._window));
+                })
+            });
             *subscription = Some(Subscription {
                 status,
                 updates: controller.updates(),
-                _window: window,
+                window,
             });
             return Ok(Some(match serde_json::to_value(current) {
                 Ok(ok) => Outgoing::Ok { id, ok },
@@ -309,7 +313,7 @@ async fn next_push(subscription: &mut Option<Subscription>) -> Option<Outgoing> 
     let Some(sub) = subscription.as_mut() else {
         return std::future::pending().await;
     };
-    let window = sub._window.is_some();
+    let window = sub.window.is_some();
     loop {
         tokio::select! {
             changed = sub.status.changed() => {
