@@ -8,11 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use herald_core::config::Paths;
 use herald_ipc::Endpoint;
-use serde_json::json;
 use tauri::{AppHandle, Manager};
 
 use crate::agent::{self, Agent};
-use crate::window::{self, Route};
+use crate::window;
 use crate::{Launch, command};
 
 /// How long start-up waits for an agent it started to listen.
@@ -37,6 +36,7 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
             again(app, Launch::from_args(args.into_iter().skip(1)));
         }))
         .manage(Agent::new(endpoint))
+        .manage(window::Slot::default())
         .invoke_handler(window_commands!(handler))
         .setup(move |app| {
             tauri::async_runtime::spawn(start(app.handle().clone(), launch));
@@ -63,32 +63,9 @@ async fn start(app: AppHandle, launch: Launch) {
 /// A second launch: the first instance shows its window, at the item when
 /// the launch names one.
 fn again(app: &AppHandle, launch: Launch) {
-    let open = launch.open;
-    let exists = app.get_webview_window(window::LABEL).is_some();
-    // A window still being built learns the item from its URL instead.
-    let route = match open {
-        Some(id) if !exists => Route::Item(id),
-        _ => Route::Start,
-    };
-    if let Err(e) = window::show(app, route) {
+    if let Err(e) = window::show(app, launch.route()) {
         tracing::error!(error = %e, "cannot show the window for a second launch");
     }
-    let Some(id) = open.filter(|_| exists) else {
-        return;
-    };
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        match app.state::<Agent>().call("item", json!({ "id": id })).await {
-            Ok(item) if !item.is_null() => {
-                let open = json!({ "item": item, "url": null });
-                if let Err(e) = window::show(&app, Route::Open(open)) {
-                    tracing::error!(error = %e, "cannot show the item");
-                }
-            }
-            Ok(_) => tracing::info!(id, "no such item to open"),
-            Err(e) => tracing::warn!(error = %e, id, "cannot fetch the item to open"),
-        }
-    });
 }
 
 /// `--minimized`: make sure the agent runs, and exit.

@@ -2,8 +2,12 @@
 //! ends when it closes. WebKit's cache model is set so that the web process
 //! ends with the window too, not at some later time.
 
-use serde_json::Value;
-use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder};
+use std::sync::{Mutex, PoisonError};
+
+use serde_json::{Value, json};
+use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+
+use crate::agent::Agent;
 
 pub const LABEL: &str = "main";
 
@@ -31,18 +35,80 @@ impl Route {
     }
 }
 
+/// Whether the window is being built, and the route a launch asked for
+/// meanwhile. The X window is mapped before Tauri knows the window by its
+/// label, so a second launch in that gap would build a second window;
+/// instead it leaves its route here, and the builder follows it after.
+#[derive(Default)]
+pub struct Slot(Mutex<SlotState>);
+
+#[derive(Default)]
+struct SlotState {
+    building: bool,
+    pending: Option<Route>,
+}
+
 /// Shows the window (building it when there is none) and routes it.
 pub fn show(app: &AppHandle, route: Route) -> tauri::Result<()> {
-    if let Some(window) = app.get_webview_window(LABEL) {
-        // These can fail on a window being torn down; the route is what matters.
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-        if let Route::Open(open) = route {
-            window.emit_to(LABEL, "open", open)?;
+    let slot = app.state::<Slot>();
+    {
+        let mut state = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.building {
+            // A bare launch adds nothing to a route already asked for.
+            if route != Route::Start || state.pending.is_none() {
+                state.pending = Some(route);
+            }
+            return Ok(());
         }
-        return Ok(());
+        if let Some(window) = app.get_webview_window(LABEL) {
+            drop(state);
+            return route_to(app, &window, route);
+        }
+        state.building = true;
     }
+    let built = build(app, &route);
+    let pending = {
+        let mut state = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.building = false;
+        state.pending.take()
+    };
+    built?;
+    match pending {
+        Some(route) => show(app, route),
+        None => Ok(()),
+    }
+}
+
+/// Brings the existing window forward, at the route.
+fn route_to(app: &AppHandle, window: &WebviewWindow, route: Route) -> tauri::Result<()> {
+    // These can fail on a window being torn down; the route is what matters.
+    let _ = window.unminimize();
+    let _ = window.show();
+    let _ = window.set_focus();
+    match route {
+        Route::Start => Ok(()),
+        Route::Open(open) => window.emit_to(LABEL, "open", open),
+        // The page shows an item it is sent; fetch it from the agent.
+        Route::Item(id) => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                match app.state::<Agent>().call("item", json!({ "id": id })).await {
+                    Ok(item) if !item.is_null() => {
+                        let open = json!({ "item": item, "url": null });
+                        if let Err(e) = show(&app, Route::Open(open)) {
+                            tracing::error!(error = %e, "cannot show the item");
+                        }
+                    }
+                    Ok(_) => tracing::info!(id, "no such item to open"),
+                    Err(e) => tracing::warn!(error = %e, id, "cannot fetch the item to open"),
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
+fn build(app: &AppHandle, route: &Route) -> tauri::Result<()> {
     let window = WebviewWindowBuilder::new(
         app,
         LABEL,

@@ -51,6 +51,16 @@ impl DesktopApp {
     }
 }
 
+/// The session-bus name the running window holds (Tauri's single-instance
+/// plugin): `<identifier>.SingleInstance`.
+pub fn single_instance_name() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tauri.conf.json");
+    let text = std::fs::read_to_string(&path).expect("read tauri.conf.json");
+    let config: serde_json::Value = serde_json::from_str(&text).expect("parse tauri.conf.json");
+    let id = config["identifier"].as_str().expect("an identifier");
+    format!("{id}.SingleInstance")
+}
+
 /// Where test artifacts (screenshots) go: `test-artifacts/desktop/` at the
 /// repository root, which CI keeps.
 pub fn artifact(name: &str) -> PathBuf {

@@ -227,6 +227,11 @@ impl Watcher {
         &self.client
     }
 
+    /// Whether someone owns the bus name `bus` now.
+    pub async fn name_owned(&self, bus: &str) -> bool {
+        has_owner(&self.client, bus).await
+    }
+
     /// Every registration so far, in order, whether or not its owner is still there.
     pub fn items(&self) -> Vec<ItemRef> {
         self.registry

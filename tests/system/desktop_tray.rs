@@ -11,7 +11,7 @@ use std::time::Duration;
 use herald_system_tests::agent::AgentProcess;
 use herald_system_tests::client::Herald;
 use herald_system_tests::desktop::NotifyMonitor;
-use herald_system_tests::desktop_app::DesktopApp;
+use herald_system_tests::desktop_app::{DesktopApp, single_instance_name};
 use herald_system_tests::proc::{self, ProcInfo};
 use herald_system_tests::server::{ServerProcess, order_update};
 use herald_system_tests::tray::{ItemRef, MenuEntry, Watcher};
@@ -296,6 +296,41 @@ async fn open_herald_starts_the_window_and_closing_it_ends_that_process() {
     assert!(proc::is_running(again.pid), "the first window went away");
     x11::wait_window_mapped("Herald", true, WAIT).await;
     close_window(&again).await;
+    quit(&item, &mut agent).await;
+}
+
+/// A launch that arrives while the first window is still being built (a
+/// double click on the launcher) shows that window: one window, so closing
+/// it ends the process.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_while_the_window_is_built_leaves_one_window() {
+    let _desktop = DESKTOP.lock().await;
+    let watcher = Watcher::start().await;
+    let (_server, user, _) = signed_in("tray-twice").await;
+    let mut agent = AgentProcess::start(&user).await;
+    let item = watcher.wait_item().await;
+    wait_connected(&item).await;
+
+    item.click_label("Open Herald").await;
+    let window = window_process(agent.pid).await;
+    // The first holds its name before it connects to the agent and builds
+    // the window: launch the second in that gap.
+    let name = single_instance_name();
+    wait_for("the window to hold its bus name", WAIT, || async {
+        watcher.name_owned(&name).await.then_some(())
+    })
+    .await;
+    let mut second = DesktopApp::launch(&user, &[]);
+    assert!(second.wait_exit().await.success(), "{}", second.log_text());
+    x11::wait_window_mapped("Herald", true, WAIT).await;
+    // Both routes are followed once the build is done: the web process
+    // runs then, and no second window is on its way.
+    wait_for("a WebKit web process under the window", WAIT, || async {
+        (!webkit(&proc::descendants(window.pid)).is_empty()).then_some(())
+    })
+    .await;
+    close_window(&window).await;
+    assert!(!x11::window_exists("Herald"));
     quit(&item, &mut agent).await;
 }
 
