@@ -1,7 +1,10 @@
 //! Server configuration, filled in by the binary or by a test.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::push::{PushResolver, SystemResolver};
 
 /// Everything herald-server needs to know before it starts.
 #[derive(Clone)]
@@ -32,6 +35,56 @@ pub struct Config {
     pub hashing: HashLimit,
     /// Limits on connections and requests, against slow or many clients.
     pub http: HttpLimits,
+    /// Lets push endpoints be on loopback, private and other non-public
+    /// addresses (`--push-allow-private-networks`): for an operator whose
+    /// push gateway is internal. Off, such endpoints are refused when saved
+    /// and never connected to, whatever their name resolves to.
+    pub push_allow_private: bool,
+    /// Resolves push endpoints' host names: the system resolver, unless a
+    /// test plays DNS.
+    pub push_resolver: Arc<dyn PushResolver>,
+    /// How login alerts are sent: concurrency, and work kept per user.
+    pub fanout: FanoutLimits,
+}
+
+/// Push subscriptions one account may have: 10 (a few browsers and devices).
+/// One more is refused with 409; re-saving one of them does not count.
+pub const MAX_PUSH_SUBSCRIPTIONS: usize = 10;
+
+/// Bounds on sending login alerts, so that one user's slow push endpoints or
+/// flood of logins cannot delay or drop another user's alerts.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutLimits {
+    /// Pushes in flight at once, over all users.
+    pub push_in_flight: usize,
+    /// Pushes in flight at once for one user; their others wait their turn.
+    pub push_per_user: usize,
+    /// Emails in flight at once, over all users (one per user at a time).
+    pub mail_in_flight: usize,
+    /// Alerts one user may have waiting per channel; past it their oldest is
+    /// dropped (and logged once), never another user's.
+    pub pending_per_user: usize,
+}
+
+/// Pushes in flight over all users: 64.
+pub const PUSH_IN_FLIGHT: usize = 64;
+/// Pushes in flight for one user: 4, so a user whose endpoints hang holds at
+/// most 4 of the 64 slots for at most the 10 s push timeout each.
+pub const PUSH_PER_USER: usize = 4;
+/// Login alert emails in flight over all users: 4.
+pub const MAIL_IN_FLIGHT: usize = 4;
+/// Alerts waiting per user and channel: 16; past it the user's oldest goes.
+pub const PENDING_ALERTS_PER_USER: usize = 16;
+
+impl Default for FanoutLimits {
+    fn default() -> FanoutLimits {
+        FanoutLimits {
+            push_in_flight: PUSH_IN_FLIGHT,
+            push_per_user: PUSH_PER_USER,
+            mail_in_flight: MAIL_IN_FLIGHT,
+            pending_per_user: PENDING_ALERTS_PER_USER,
+        }
+    }
 }
 
 /// Failed logins allowed per (IP, email) in a window before 429.
@@ -142,6 +195,9 @@ impl Config {
             demo_interval: None,
             hashing: HashLimit::default(),
             http: HttpLimits::default(),
+            push_allow_private: false,
+            push_resolver: Arc::new(SystemResolver),
+            fanout: FanoutLimits::default(),
         }
     }
 }
@@ -165,6 +221,8 @@ impl std::fmt::Debug for Config {
             .field("demo_interval", &self.demo_interval)
             .field("hashing", &self.hashing)
             .field("http", &self.http)
-            .finish()
+            .field("push_allow_private", &self.push_allow_private)
+            .field("fanout", &self.fanout)
+            .finish_non_exhaustive()
     }
 }

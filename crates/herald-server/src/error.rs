@@ -30,6 +30,9 @@ pub enum ApiError {
     NotFound,
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// A 409: the request clashes with what is stored.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("too many failed logins; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("the server is busy; retry in {retry_after} s")]
@@ -79,6 +82,13 @@ impl ApiError {
         }
     }
 
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
@@ -93,6 +103,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }

@@ -14,7 +14,8 @@
 //! - [`token`], [`password`], [`rate_limit`]: access tokens, Argon2 hashes,
 //!   failed-login throttling.
 //! - [`fanout`], [`push`], [`mail`], [`login_info`]: the login alert's Web
-//!   Push and email channels, and where a login came from.
+//!   Push and email channels (one queue per user each), the check that keeps
+//!   pushes off private networks, and where a login came from.
 //! - [`demo`], [`sample`]: `--demo` accounts and sample events.
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod fanout;
 mod fsutil;
 pub mod hash_gate;
 pub mod hub;
+mod lanes;
 pub mod login_info;
 pub mod mail;
 pub mod password;
@@ -39,6 +41,6 @@ pub mod store;
 mod text;
 pub mod token;
 
-pub use config::{Config, HashLimit, HttpLimits, LoginLimit};
+pub use config::{Config, FanoutLimits, HashLimit, HttpLimits, LoginLimit};
 pub use error::{ApiError, ServerError};
 pub use server::Server;

@@ -45,6 +45,11 @@ struct Cli {
     /// at once.
     #[arg(long, default_value_t = herald_server::config::MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Allow push endpoints on loopback, private and other non-public
+    /// addresses, for a push gateway on an internal network. Off, such
+    /// endpoints are refused, whatever their names resolve to.
+    #[arg(long)]
+    push_allow_private_networks: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -98,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     config.jwt_secret = std::env::var("HERALD_JWT_SECRET").ok();
     config.access_ttl = Duration::from_secs(cli.access_ttl_secs.max(1));
     config.http.max_connections = cli.max_connections.max(1);
+    config.push_allow_private = cli.push_allow_private_networks;
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }

@@ -13,7 +13,7 @@ use crate::hash_gate::HashGate;
 use crate::hub::Hub;
 use crate::login_info::GeoIp;
 use crate::mail::Mailer;
-use crate::push::{PushSender, Vapid};
+use crate::push::{EndpointGuard, PushSender, Vapid};
 use crate::rate_limit::LoginLimiter;
 use crate::socket::{self, SocketState};
 use crate::state::{AppState, Inner};
@@ -128,8 +128,17 @@ impl Server {
             config.socket_buffer,
         );
         let hub = Hub::start(db.clone(), io.clone());
-        let push = PushSender::new(vapid.clone(), config.vapid_subject.clone());
-        let fanout = Fanout::start(db.clone(), push, mailer);
+        let push_guard =
+            EndpointGuard::new(config.push_resolver.clone(), config.push_allow_private);
+        if config.push_allow_private {
+            tracing::warn!("push endpoints on loopback and private networks are allowed");
+        }
+        let push = PushSender::with_guard(
+            vapid.clone(),
+            config.vapid_subject.clone(),
+            push_guard.clone(),
+        )?;
+        let fanout = Fanout::start(db.clone(), push, mailer, config.fanout);
         let demo_interval = config.demo_interval;
         let limits = config.http;
         let state = AppState::new(Inner {
@@ -142,6 +151,7 @@ impl Server {
             io: io.clone(),
             fanout,
             vapid,
+            push_guard,
             geoip,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -9,7 +9,7 @@ use crate::fanout::Fanout;
 use crate::hash_gate::HashGate;
 use crate::hub::Hub;
 use crate::login_info::GeoIp;
-use crate::push::Vapid;
+use crate::push::{EndpointGuard, Vapid};
 use crate::rate_limit::LoginLimiter;
 use crate::store::Db;
 use crate::token::TokenKeys;
@@ -28,6 +28,8 @@ pub struct Inner {
     pub hashes: HashGate,
     pub fanout: Fanout,
     pub vapid: Arc<Vapid>,
+    /// Vets push endpoints when they are saved (the sender vets them again).
+    pub push_guard: EndpointGuard,
     pub geoip: Option<Arc<GeoIp>>,
 }
 

@@ -33,8 +33,12 @@ async fn login_as(server: &TestServer, email: &str, user_agent: &str) -> TokenRe
 #[tokio::test]
 async fn a_new_login_reaches_the_other_sessions_socket_and_every_push_subscription() {
     let mut receiver = PushReceiver::start().await;
-    let server =
-        TestServer::start_with(|c| c.vapid_subject = "mailto:ops@example.com".into()).await;
+    let server = TestServer::start_with(|c| {
+        c.vapid_subject = "mailto:ops@example.com".into();
+        // The stand-in push service is on loopback.
+        c.push_allow_private = true;
+    })
+    .await;
     let alice = server.add_user("alice@example.com", Role::User);
 
     // The laptop: signed in, socket open, push subscribed.
@@ -123,7 +127,7 @@ async fn a_login_is_emailed_with_its_details_when_smtp_is_configured() {
 #[tokio::test]
 async fn a_push_service_that_is_down_does_not_delay_or_fail_the_login() {
     let receiver = PushReceiver::start().await;
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.push_allow_private = true).await;
     let alice = server.add_user("alice@example.com", Role::User);
     let laptop = server.login(&alice).await;
     let mut sub = receiver.subscription("nowhere");

@@ -11,16 +11,21 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_server::push::{
-    MAX_PAYLOAD, PushError, PushSender, SendOutcome, VAPID_KEY_FILE, Vapid, validate_subscription,
+    EndpointGuard, MAX_PAYLOAD, PushError, PushSender, SendOutcome, SystemResolver, VAPID_KEY_FILE,
+    Vapid, validate_subscription,
 };
 use push_receiver::PushReceiver;
 
 const WAIT: Duration = Duration::from_secs(10);
 const SUBJECT: &str = "mailto:ops@example.com";
 
+/// A sender allowed to reach the stand-in push service on loopback: the
+/// operator's opt-in for a push gateway on a private network.
 fn sender() -> (Arc<Vapid>, PushSender) {
     let vapid = Arc::new(Vapid::generate());
-    (vapid.clone(), PushSender::new(vapid, SUBJECT))
+    let guard = EndpointGuard::new(Arc::new(SystemResolver), true);
+    let sender = PushSender::with_guard(vapid.clone(), SUBJECT, guard).expect("a push client");
+    (vapid, sender)
 }
 
 /// A fresh directory under the system temp dir, removed on drop.

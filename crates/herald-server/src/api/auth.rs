@@ -12,12 +12,15 @@ use herald_proto::api::{
 use herald_proto::{EventType, Severity};
 
 use super::extract::{AuthUser, Json, RawBody, bearer};
+use crate::config::MAX_PUSH_SUBSCRIPTIONS;
 use crate::error::ApiError;
 use crate::fanout::LoginAlert;
 use crate::login_info::login_info;
+use crate::push::EndpointRefused;
 use crate::socket::session_room;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
+use crate::store::subscription::Saved;
 use crate::store::{now_unix, session, subscription, user};
 use crate::token::{INVALID_TOKEN, random_token};
 use crate::{password, push};
@@ -298,6 +301,8 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Saves a push subscription, once its endpoint is known to be on the public
+/// internet, to belong to nobody else, and to fit the user's cap.
 pub async fn subscribe_push(
     State(state): State<AppState>,
     user: AuthUser,
@@ -305,12 +310,34 @@ pub async fn subscribe_push(
 ) -> Result<StatusCode, ApiError> {
     push::validate_subscription(&sub)
         .map_err(|e| ApiError::invalid("invalid_subscription", e.to_string()))?;
+    let url = push::parse_endpoint(&sub.endpoint)
+        .map_err(|e| ApiError::invalid("invalid_subscription", e.to_string()))?;
+    state.push_guard.check(&url).await.map_err(|e| {
+        let code = match e {
+            EndpointRefused::NotPublic { .. } => "push_endpoint_not_public",
+            EndpointRefused::Unresolvable { .. } => "push_endpoint_unresolvable",
+        };
+        tracing::info!(user = user.id, error = %e, "refused a push subscription");
+        ApiError::bad_input(code, e.to_string())
+    })?;
     let id = user.id;
-    state
+    let saved = state
         .db
-        .call(move |conn| subscription::upsert(conn, id, &sub))
+        .call(move |conn| subscription::save(conn, id, &sub, MAX_PUSH_SUBSCRIPTIONS))
         .await?;
-    Ok(StatusCode::CREATED)
+    match saved {
+        Saved::Added | Saved::Refreshed => Ok(StatusCode::CREATED),
+        Saved::OwnedByAnother => Err(ApiError::conflict(
+            "push_endpoint_taken",
+            "this push endpoint belongs to another account; unsubscribe it in the browser and subscribe again to get a new one",
+        )),
+        Saved::LimitReached => Err(ApiError::conflict(
+            "too_many_push_subscriptions",
+            format!(
+                "an account has at most {MAX_PUSH_SUBSCRIPTIONS} push subscriptions; remove one with DELETE /api/auth/push-subscription first"
+            ),
+        )),
+    }
 }
 
 pub async fn unsubscribe_push(

@@ -90,5 +90,6 @@ async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         "eventsStored": stats.stored.load(Ordering::Relaxed),
         "emitFailures": stats.emit_failures.load(Ordering::Relaxed),
         "loginThrottleKeys": state.limiter.tracked_keys(),
+        "loginAlerts": state.fanout.snapshot(),
     })))
 }

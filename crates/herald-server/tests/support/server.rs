@@ -115,6 +115,40 @@ impl TestServer {
         body["id"].as_u64().expect("an id")
     }
 
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Value {
+        self.http
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz request")
+            .json()
+            .await
+            .expect("healthz body")
+    }
+
+    /// A counter of the login alert channels, from `/healthz`'s `loginAlerts`.
+    pub async fn alert_counter(&self, name: &str) -> u64 {
+        self.health().await["loginAlerts"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no loginAlerts.{name} in /healthz"))
+    }
+
+    /// Waits (at most `timeout`) until `loginAlerts.{name}` reaches `n`.
+    pub async fn wait_for_alert_counter(&self, name: &str, n: u64, timeout: std::time::Duration) {
+        let reached = tokio::time::timeout(timeout, async {
+            while self.alert_counter(name).await < n {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            reached.is_ok(),
+            "loginAlerts.{name} is {}, not {n}, after {timeout:?}",
+            self.alert_counter(name).await
+        );
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -1,9 +1,11 @@
 //! Web Push: message encryption (RFC 8291, `aes128gcm` of RFC 8188) and
-//! application server identification (VAPID, RFC 8292).
+//! application server identification (VAPID, RFC 8292); [`sender`] posts
+//! the messages, and [`guard`] decides which addresses it may post to.
+
+pub mod guard;
+mod sender;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
@@ -18,6 +20,9 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::{PublicKey, SecretKey};
 use rand_core::{OsRng, RngCore};
 use sha2::Sha256;
+
+pub use guard::{EndpointGuard, EndpointRefused, PushResolver, SystemResolver};
+pub use sender::{PushSender, SendOutcome};
 
 /// The record size written in the header. One record always suffices,
 /// because the payload is capped by [`MAX_PAYLOAD`].
@@ -65,6 +70,9 @@ pub enum PushError {
     KeyFileCorrupt { path: String, reason: String },
     #[error("push cryptography failed: {0}")]
     Crypto(String),
+    /// The endpoint's host is not a public address, or does not resolve.
+    #[error(transparent)]
+    Destination(#[from] EndpointRefused),
     #[error("cannot reach the push service: {0}")]
     Http(#[source] reqwest::Error),
     #[error("the push service refused the message with status {status}: {body}")]
@@ -210,7 +218,9 @@ struct UaKeys {
     auth: [u8; 16],
 }
 
-fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url, PushError> {
+/// The endpoint as a URL, if it is one a push may go to: http(s), a host,
+/// no credentials, at most 2048 characters.
+pub fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url, PushError> {
     if endpoint.len() > MAX_ENDPOINT_LEN {
         return Err(PushError::BadEndpoint(format!(
             "longer than {MAX_ENDPOINT_LEN} characters"
@@ -335,111 +345,6 @@ fn encrypt_with(
     body.extend_from_slice(as_public.as_bytes());
     body.extend_from_slice(&record);
     Ok(body)
-}
-
-/// What became of a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendOutcome {
-    Delivered,
-    /// The push service no longer knows the subscription (404 or 410): the
-    /// caller should delete it.
-    Gone,
-}
-
-/// Sends encrypted pushes, signed with the server's VAPID key.
-#[derive(Clone)]
-pub struct PushSender {
-    client: reqwest::Client,
-    vapid: Arc<Vapid>,
-    subject: String,
-}
-
-impl std::fmt::Debug for PushSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PushSender")
-            .field("vapid", &self.vapid)
-            .field("subject", &self.subject)
-            .finish()
-    }
-}
-
-impl PushSender {
-    /// `subject` is the VAPID `sub` claim, a `mailto:` or `https:` URL a push
-    /// service operator can use to reach the sender.
-    pub fn new(vapid: Arc<Vapid>, subject: impl Into<String>) -> PushSender {
-        let subject = subject.into();
-        if !(subject.starts_with("mailto:") || subject.starts_with("https:")) {
-            // Apple's push service refuses such tokens; the others accept them.
-            tracing::warn!(%subject, "the VAPID subject should be a mailto: or https: URL");
-        }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            // Endpoints come from browsers, i.e. from users: do not let a
-            // redirect take the request somewhere the endpoint check never saw.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot configure the push HTTP client; using defaults");
-                reqwest::Client::new()
-            });
-        PushSender {
-            client,
-            vapid,
-            subject,
-        }
-    }
-
-    /// Encrypts `payload` for `sub` and posts it to the subscription's push service.
-    pub async fn send(
-        &self,
-        sub: &PushSubscription,
-        payload: &[u8],
-    ) -> Result<SendOutcome, PushError> {
-        let url = parse_endpoint(&sub.endpoint)?;
-        let body = encrypt(payload, sub)?;
-        let authorization = self.vapid.authorization_for(&url, &self.subject)?;
-        let response = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_ENCODING, "aes128gcm")
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header("TTL", TTL_SECONDS.to_string())
-            .header("Urgency", "high")
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .body(body)
-            .send()
-            .await
-            // The endpoint is a capability for the user's browser: keep it out of logs.
-            .map_err(|e| PushError::Http(e.without_url()))?;
-        let status = response.status();
-        match status.as_u16() {
-            _ if status.is_success() => Ok(SendOutcome::Delivered),
-            404 | 410 => Ok(SendOutcome::Gone),
-            code => Err(PushError::Refused {
-                status: code,
-                body: error_text(response).await,
-            }),
-        }
-    }
-}
-
-/// The start of a refusal's body: push services explain themselves there
-/// (e.g. FCM's "the key in the authorization header does not correspond…").
-async fn error_text(mut response: reqwest::Response) -> String {
-    const LIMIT: usize = 300;
-    let mut bytes = Vec::new();
-    while bytes.len() < LIMIT {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    let text: String = String::from_utf8_lossy(&bytes)
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(LIMIT)
-        .collect();
-    text.trim().to_string()
 }
 
 #[cfg(test)]
