@@ -121,11 +121,11 @@ pub fn check_notifications() -> Check {
             );
             let mut check = Check::ok(NAME, detail);
             if !info.actions {
-                check.hint = Some(
+                check.hint = Some(info.hint.unwrap_or_else(|| {
                     "this notification server shows no buttons; use the tray menu or \
                      `herald list` to act on notifications"
-                        .into(),
-                );
+                        .into()
+                }));
             }
             check
         }

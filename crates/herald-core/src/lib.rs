@@ -16,6 +16,11 @@
 //!   published status, desktop probes, opening links, sleep detection.
 //! - [`autostart`]: the OS's start-at-login entry.
 
+/// The app's identifier everywhere an OS asks for one: the bundle id
+/// (`tauri.conf.json`), the macOS LaunchAgent label, and the Windows
+/// AppUserModelID its toasts are shown under.
+pub const APP_ID: &str = "dev.herald.desktop";
+
 pub mod api;
 pub mod auth;
 pub mod autostart;

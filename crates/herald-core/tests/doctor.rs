@@ -2,6 +2,10 @@
 //!
 //! Run inside `scripts/desktop-session.sh`: it has gnome-keyring and dunst,
 //! and deliberately no tray (no StatusNotifierWatcher).
+// The freedesktop services under test (D-Bus, the Secret Service, a
+// notification server) are Linux desktop parts; scripts/cross.sh runs the
+// rest of the crate under wine.
+#![cfg(target_os = "linux")]
 
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,10 @@
 //! an unlocked keyring. The "unavailable" tests re-run this test binary as a
 //! child process pointed at a private bus, because the session bus address is
 //! process-wide state that a test cannot change for itself.
+// The freedesktop services under test (D-Bus, the Secret Service, a
+// notification server) are Linux desktop parts; scripts/cross.sh runs the
+// rest of the crate under wine.
+#![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

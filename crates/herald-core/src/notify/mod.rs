@@ -62,6 +62,8 @@ pub struct ServerInfo {
     pub version: String,
     pub actions: bool,
     pub body_markup: bool,
+    /// Why actions are missing, and what to do, when the platform knows.
+    pub hint: Option<String>,
 }
 
 /// Shows toasts. Implementations must not block the caller for long: the

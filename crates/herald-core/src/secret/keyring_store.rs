@@ -295,3 +295,33 @@ mod platform {
         SecretError::Other(inner.to_string())
     }
 }
+
+/// The Credential Manager itself (wine's, under scripts/cross.sh): a sign-in
+/// is stored, read back, replaced and deleted, as the engine does it.
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_through_the_credential_manager() {
+        let store = KeyringStore::new("herald-test", Duration::from_secs(10));
+        let key = SecretKey::new(
+            "https://hub.example.com",
+            format!("user-{}@example.com", std::process::id()),
+        );
+        let first = Tokens {
+            access: "a".repeat(600),
+            refresh: Some("r".repeat(600)),
+        };
+        store.save(&key, &first).expect("save");
+        assert_eq!(store.load(&key).expect("load"), Some(first));
+        let renewed = Tokens {
+            access: "b".repeat(600),
+            refresh: None,
+        };
+        store.save(&key, &renewed).expect("replace");
+        assert_eq!(store.load(&key).expect("load"), Some(renewed));
+        store.delete(&key).expect("delete");
+        assert_eq!(store.load(&key).expect("load after delete"), None);
+    }
+}
