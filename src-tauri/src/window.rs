@@ -118,15 +118,25 @@ fn build(app: &AppHandle, route: &Route) -> tauri::Result<()> {
     .inner_size(980.0, 680.0)
     .min_inner_size(560.0, 420.0)
     .build()?;
-    #[cfg(target_os = "linux")]
+    end_web_process_with_window(&window)
+}
+
+/// WebKitGTK's default cache model keeps a closed page's web process alive
+/// for a quick return; Herald wants it gone with the window.
+#[cfg(target_os = "linux")]
+fn end_web_process_with_window(window: &WebviewWindow) -> tauri::Result<()> {
     window.with_webview(|webview| {
         use webkit2gtk::{CacheModel, WebContextExt, WebViewExt};
-        // WebKit's default cache model keeps a closed page's web process
-        // alive for a quick return; Herald wants it gone with the window.
         if let Some(context) = webview.inner().context() {
             context.set_cache_model(CacheModel::DocumentViewer);
         }
-    })?;
+    })
+}
+
+/// Elsewhere nothing to set: this process ends with its window, and WebView2's
+/// and WKWebView's helper processes end with the app that hosts them.
+#[cfg(not(target_os = "linux"))]
+fn end_web_process_with_window(_window: &WebviewWindow) -> tauri::Result<()> {
     Ok(())
 }
 

@@ -23,7 +23,7 @@ impl ServerProcess {
         let mut server = ServerProcess {
             url: format!("http://127.0.0.1:{port}"),
             port,
-            data_dir: temp_dir("server"),
+            data_dir: private_dir("server"),
             args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
             http: reqwest::Client::new(),
@@ -215,4 +215,14 @@ pub fn order_update(user_id: u64, n: u64) -> Value {
         "message": format!("Order ord_{n} shipped"),
         "data": {"orderId": format!("ord_{n}"), "status": "shipped"},
     })
+}
+
+/// A temporary directory only its owner can enter, as herald-server wants
+/// its data directory (it warns about any other).
+fn private_dir(tag: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir(tag);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .expect("make the data directory private");
+    dir
 }
