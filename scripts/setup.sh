@@ -19,6 +19,10 @@ packages=(
   # rpm to read the .rpm. Tauri's bundler writes both itself (no rpmbuild);
   # strip, objdump and dpkg-shlibdeps come with build-essential.
   lintian rpm
+  # scripts/cross.sh: a C compiler and linker for Windows (mingw-w64),
+  # wine64 to run the Windows tests, and clang and llvm-ar for the one
+  # header-less Objective-C file the macOS webview compiles.
+  gcc-mingw-w64-x86-64 wine64 clang llvm
 )
 
 missing=()
@@ -50,6 +54,18 @@ fi
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo is missing; install Rust 1.94 or newer with rustup (https://rustup.rs)" >&2
   exit 1
+fi
+
+# scripts/cross.sh: the Rust standard libraries of the Windows and macOS targets.
+if command -v rustup >/dev/null; then
+  targets=(x86_64-pc-windows-msvc x86_64-pc-windows-gnu aarch64-apple-darwin)
+  installed_targets=$(rustup target list --installed)
+  for t in "${targets[@]}"; do
+    grep -qx "$t" <<<"$installed_targets" || {
+      echo "setup: adding the Rust target $t" >&2
+      rustup target add "$t"
+    }
+  done
 fi
 
 # tauri-driver: the WebDriver front end the tray app's UI tests talk to.

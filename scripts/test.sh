@@ -13,6 +13,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
 # Warnings are errors: the workspace lints (and clippy's) are enforced here.
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Windows and macOS: every product crate compiles for both (no warnings),
+# and the headless crates' tests run under wine.
+scripts/cross.sh
 # The system tests run the binaries; build them (and every test) first, so
 # the tests themselves do not race a build.
 cargo build --workspace --locked --bins --tests

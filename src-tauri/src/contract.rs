@@ -140,3 +140,13 @@ fn quoted_names_are_found() {
         vec!["status".to_owned(), "item".to_owned()]
     );
 }
+
+/// The bundle identifier is the app id the notifiers and the LaunchAgent
+/// use: a Windows toast under another id is shown as another app's, or not
+/// at all.
+#[test]
+fn the_bundle_identifier_is_the_cores_app_id() {
+    let config: serde_json::Value =
+        serde_json::from_str(&repo_file("tauri.conf.json")).expect("tauri.conf.json is JSON");
+    assert_eq!(config["identifier"], herald_core::APP_ID);
+}
