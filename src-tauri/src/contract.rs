@@ -147,6 +147,6 @@ fn quoted_names_are_found() {
 #[test]
 fn the_bundle_identifier_is_the_cores_app_id() {
     let config: serde_json::Value =
-        serde_json::from_str(&repo_file("tauri.conf.json")).expect("tauri.conf.json is JSON");
+        serde_json::from_str(&repo_file("../tauri.conf.json")).expect("tauri.conf.json is JSON");
     assert_eq!(config["identifier"], herald_core::APP_ID);
 }

@@ -111,9 +111,30 @@ mod imp {
         }
     }
 
+    /// `ERROR_PIPE_BUSY`: every instance of the pipe is taken, which is
+    /// also what a client sees while the agent makes the next instance.
+    const ERROR_PIPE_BUSY: i32 = 231;
+    /// How long a connect keeps trying a busy pipe, and how often.
+    const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+    const BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
     pub async fn connect(endpoint: &Endpoint) -> io::Result<BoxStream> {
         let name = endpoint.socket.to_string_lossy().into_owned();
-        Ok(Box::new(ClientOptions::new().open(&name)?))
+        let deadline = tokio::time::Instant::now() + BUSY_PATIENCE;
+        loop {
+            match ClientOptions::new().open(&name) {
+                Ok(pipe) => return Ok(Box::new(pipe)),
+                // Windows' documented answer to a busy pipe is to try again
+                // (WaitNamedPipe blocks a thread; this does not).
+                Err(e)
+                    if e.raw_os_error() == Some(ERROR_PIPE_BUSY)
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

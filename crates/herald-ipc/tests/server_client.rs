@@ -1,4 +1,5 @@
-//! The socket's two ends in one process, over a real Unix socket: the server
+//! The socket's two ends in one process, over a real Unix socket (a named
+//! pipe on Windows, where scripts/cross.sh runs this under wine): the server
 //! on a herald-core `Controller` that nobody signed in to (an in-memory
 //! keyring, no notifier), and the client every front-end uses.
 //!
@@ -6,7 +7,6 @@
 //! the answers carry the controller's state and error kinds, a subscription
 //! hears changes, and when the agent stops every client learns it, including
 //! the calls still waiting for an answer.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -53,6 +53,12 @@ impl Agent {
             config_dir: dir.join("config"),
             data_dir: dir.join("data"),
         };
+        // Windows names the pipe after the data directory; elsewhere the
+        // socket goes in a directory of the test's own.
+        #[cfg(windows)]
+        let socket = Endpoint::of(&paths).socket;
+        #[cfg(not(windows))]
+        let socket = dir.join("run").join("agent.sock");
         let parts = ControllerParts {
             paths,
             store: Arc::new(MemoryStore::new()),
@@ -63,7 +69,7 @@ impl Agent {
         let (_clicks, action_rx) = mpsc::unbounded_channel();
         let controller = Arc::new(Controller::new(parts, action_rx));
         let endpoint = Endpoint {
-            socket: dir.join("run").join("agent.sock"),
+            socket,
             lock: dir.join("data").join("engine.lock"),
         };
         let server = Server::new(Service {

@@ -27,16 +27,8 @@ use support::{Account, TestServer, WAIT};
 const MAX_DELAY: Duration = Duration::from_secs(2);
 
 async fn subscribe(server: &TestServer, token: &str, sub: &PushSubscription) {
-    let status = server
-        .http
-        .post(server.url("/api/auth/push-subscription"))
-        .bearer_auth(token)
-        .json(sub)
-        .send()
-        .await
-        .expect("subscribe request")
-        .status();
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = server.subscribe_push(token, sub).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 /// Gives `account` the most subscriptions allowed, all to `hole`, which

@@ -17,16 +17,7 @@ async fn subscribe(
     token: &str,
     sub: &PushSubscription,
 ) -> (StatusCode, Value) {
-    let response = server
-        .http
-        .post(server.url("/api/auth/push-subscription"))
-        .bearer_auth(token)
-        .json(sub)
-        .send()
-        .await
-        .expect("subscribe request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    server.subscribe_push(token, sub).await
 }
 
 /// A server that may push to the stand-in push service on loopback.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use herald_proto::api::{Role, TokenResponse, User};
+use herald_proto::api::{PushSubscription, Role, TokenResponse, User};
 use herald_server::{Config, Server};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -82,6 +82,25 @@ impl TestServer {
             user,
             password: PASSWORD.into(),
         }
+    }
+
+    /// Saves a push subscription as the signed-in user `token`: the status
+    /// and the JSON body (null when there is none).
+    pub async fn subscribe_push(
+        &self,
+        token: &str,
+        sub: &PushSubscription,
+    ) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/auth/push-subscription"))
+            .bearer_auth(token)
+            .json(sub)
+            .send()
+            .await
+            .expect("subscribe request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub fn url(&self, path: &str) -> String {
