@@ -266,11 +266,38 @@ pub fn normalize_server(server: &str) -> Result<Url, ApiError> {
     Url::parse(&url.origin().ascii_serialization()).map_err(|_| bad())
 }
 
-async fn json_body(response: reqwest::Response) -> Result<Value, ApiError> {
-    response
-        .json()
+/// The most of an answer Herald reads: twice a catch-up page of 500 events
+/// at herald-server's 64 KiB cap on an event's body (32 MiB), so a real page
+/// always fits; a server that sends more (or never stops) gets a clear
+/// error, not the client's memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+/// The most of an error answer read for its message.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// The body, read a chunk at a time and refused past `cap` bytes (the
+/// `Content-Length` is not trusted either way).
+async fn capped_body(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::BadAnswer(format!("the answer is over {cap} bytes"));
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| ApiError::BadAnswer(e.to_string()))
+        .map_err(|e| ApiError::BadAnswer(e.to_string()))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn json_body(response: reqwest::Response) -> Result<Value, ApiError> {
+    let body = capped_body(response, MAX_ANSWER_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadAnswer(e.to_string()))
 }
 
 fn retry_after(response: &reqwest::Response) -> u64 {
@@ -284,7 +311,10 @@ fn retry_after(response: &reqwest::Response) -> u64 {
 
 async fn server_error(response: reqwest::Response) -> ApiError {
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    let text = capped_body(response, MAX_ERROR_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let message = serde_json::from_str::<ErrorBody>(&text)
         .map(|b| b.error.message)
         .unwrap_or_else(|_| text.chars().take(200).collect());
@@ -341,6 +371,66 @@ fn session_from(body: Value) -> Result<Session, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A server that answers 200 and then sends JSON without end, chunked
+    /// (no length to refuse up front), or says it will send too much.
+    async fn endless_server(chunked: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut request = [0_u8; 4096];
+            let _ = conn.read(&mut request).await;
+            let head = if chunked {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                    .to_owned()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    MAX_ANSWER_BYTES * 4
+                )
+            };
+            if conn.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let piece = format!("{:x}\r\n{}\r\n", 65536, " ".repeat(65536));
+            let raw = " ".repeat(65536);
+            // Until the client hangs up; a client without a cap never would.
+            loop {
+                let bytes = if chunked {
+                    piece.as_bytes()
+                } else {
+                    raw.as_bytes()
+                };
+                if conn.write_all(bytes).await.is_err() {
+                    return;
+                }
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_endless_or_oversized_answer_is_refused_at_the_cap() {
+        for chunked in [true, false] {
+            let api = Api::new(&endless_server(chunked).await).expect("api");
+            let result = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                api.catch_up("token", 0, 100),
+            )
+            .await
+            .expect("the client gave up by itself");
+            match result {
+                Err(ApiError::BadAnswer(message)) => {
+                    assert!(message.contains(&MAX_ANSWER_BYTES.to_string()), "{message}");
+                }
+                other => panic!("expected the cap's error, got {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn server_urls_normalize_to_their_origin() {
