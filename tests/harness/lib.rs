@@ -90,6 +90,20 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// This machine's address on its network (not loopback): what another
+/// machine would use to reach it. Found by asking the kernel which source
+/// address a UDP socket towards a documentation address would use; no packet
+/// is sent.
+pub fn lan_ip() -> std::net::IpAddr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind a UDP socket");
+    socket
+        .connect("203.0.113.1:9")
+        .expect("a route off this machine: these tests need a non-loopback interface");
+    let ip = socket.local_addr().expect("local addr").ip();
+    assert!(!ip.is_loopback(), "no non-loopback address: {ip}");
+    ip
+}
+
 /// Every file under `dir` whose bytes contain `needle`.
 pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();

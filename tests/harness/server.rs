@@ -10,6 +10,8 @@ use crate::{WAIT, bin, free_port, temp_dir, wait_for};
 pub struct ServerProcess {
     pub url: String,
     pub port: u16,
+    /// The address it binds: 127.0.0.1, or 0.0.0.0 ([`ServerProcess::start_on_all`]).
+    bind: &'static str,
     pub data_dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
@@ -19,10 +21,21 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts herald-server with `args` on a free port and waits until it answers.
     pub async fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_bound("127.0.0.1", args).await
+    }
+
+    /// Like [`ServerProcess::start`], listening on every interface, so that
+    /// [`ServerProcess::lan_url`] reaches it too.
+    pub async fn start_on_all(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_bound("0.0.0.0", args).await
+    }
+
+    async fn start_bound(bind: &'static str, args: &[&str]) -> ServerProcess {
         let port = free_port();
         let mut server = ServerProcess {
             url: format!("http://127.0.0.1:{port}"),
             port,
+            bind,
             data_dir: private_dir("server"),
             args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
@@ -35,7 +48,7 @@ impl ServerProcess {
     async fn spawn(&mut self) {
         let child = Command::new(bin("herald-server"))
             .arg("--bind")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.bind, self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
@@ -58,6 +71,12 @@ impl ServerProcess {
             }
         })
         .await;
+    }
+
+    /// The plain-HTTP URL another machine would use (see [`crate::lan_ip`]);
+    /// only a server from [`ServerProcess::start_on_all`] answers on it.
+    pub fn lan_url(&self) -> String {
+        format!("http://{}:{}", crate::lan_ip(), self.port)
     }
 
     /// Adds an account with the CLI; returns its password and id.

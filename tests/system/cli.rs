@@ -79,6 +79,66 @@ async fn a_bad_password_exits_1_with_a_clear_message_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn plain_http_to_another_machine_needs_insecure_http_and_then_works() {
+    // The server listens on this machine's network address too: to Herald
+    // that URL is another machine, reached without TLS.
+    let server = ServerProcess::start_on_all(&[]).await;
+    let (password, _) = server.add_user("carol@example.com", "user");
+    let lan = server.lan_url();
+    let herald = Herald::new("plainhttp");
+    let keyring_user = format!("carol@example.com @ {lan}");
+
+    let refused = herald.login(&lan, "carol@example.com", &password).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("plain http://") && refused.stderr.contains("--insecure-http"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !herald.config_dir.join("config.toml").exists(),
+        "nothing saved on a refusal"
+    );
+    let found = secret_tool_search("username", &keyring_user);
+    assert!(!found.contains("secret = "), "a secret was stored: {found}");
+
+    // With the flag: a warning, a session, and a working connection.
+    let allowed = herald
+        .run(
+            &[
+                "--server",
+                &lan,
+                "login",
+                "--email",
+                "carol@example.com",
+                "--password-stdin",
+                "--insecure-http",
+            ],
+            Some(&password),
+        )
+        .await;
+    assert!(allowed.status.success(), "{}", allowed.stderr);
+    assert!(allowed.stderr.contains("warning:"), "{}", allowed.stderr);
+    let found = secret_tool_search("username", &keyring_user);
+    assert!(found.contains("secret = "), "no secret stored: {found}");
+    let mut listen = herald.listen(&["--no-desktop"]);
+    listen.wait_status("Connected").await;
+    listen.stop().await;
+
+    // The consent is for that server only: another plain-HTTP address for
+    // the same machine (its other port is not what the user allowed) is
+    // refused before any token is sent.
+    let other = format!(
+        "http://{}:{}",
+        herald_system_tests::lan_ip(),
+        server.port + 1
+    );
+    let status = herald.run(&["--server", &other, "test"], None).await;
+    assert!(!status.status.success(), "{}", status.stderr);
+    assert!(status.stderr.contains("plain http://"), "{}", status.stderr);
+}
+
+#[tokio::test]
 async fn events_become_desktop_notifications_and_view_details_opens_the_url() {
     let server = ServerProcess::start(&[]).await;
     let (admin_pw, _) = server.add_user("admin@example.com", "admin");

@@ -95,7 +95,8 @@ async fn sign_in(driver: &TauriDriver, server: &str, email: &str, password: &str
 async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
     let _desktop = DESKTOP.lock().await;
     let _tray = Watcher::start().await;
-    let mut server = ServerProcess::start(&[]).await;
+    // On every interface: its network address is "another machine".
+    let mut server = ServerProcess::start_on_all(&[]).await;
     let (password, user_id) = server.add_user("ui@example.com", "user");
     let (admin_password, _) = server.add_user("ui-admin@example.com", "admin");
     let admin = server.token("ui-admin@example.com", &admin_password).await;
@@ -104,10 +105,22 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
     let agent = AgentProcess::start(&user).await;
     let driver = launch(&user).await;
 
-    // A wrong password first: a clear error, and still at the form.
-    type_into(&driver, "#signin-server", &server.url).await;
+    // Plain http:// to another machine is refused, saying why and how to
+    // allow it; with the box ticked the server is asked, and a wrong
+    // password gets a clear error. Still at the form either way.
+    type_into(&driver, "#signin-server", &server.lan_url()).await;
     type_into(&driver, "#signin-email", "ui@example.com").await;
     type_into(&driver, "#signin-password", "not-the-password").await;
+    click(&driver, "#signin-submit").await;
+    driver
+        .wait_text("#signin-error", |t| {
+            t.contains("plain http://") && t.contains("sign-in form")
+        })
+        .await;
+    driver
+        .save_screenshot(&artifact("00-plain-http-refused.png"))
+        .await;
+    click(&driver, "#signin-insecure-http").await;
     click(&driver, "#signin-submit").await;
     driver
         .wait_text("#signin-error", |t| t.contains("wrong email or password"))

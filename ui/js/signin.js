@@ -68,6 +68,7 @@ async function submit() {
   const server = $("signin-server").value.trim();
   const email = $("signin-email").value.trim();
   const password = $("signin-password").value;
+  const insecureHttp = $("signin-insecure-http").checked;
   const error = $("signin-error");
   const problem = validate(server, email, password);
   if (problem) {
@@ -84,13 +85,14 @@ async function submit() {
   setText(error, "");
   try {
     const mark = statusMark();
-    const status = await api.signIn(server, email, password);
+    const status = await api.signIn(server, email, password, insecureHttp);
     $("signin-password").value = "";
     onSignedIn(status, mark);
   } catch (err) {
     setText(error, err.message);
     const field = err.kind === "badServerUrl" || err.kind === "unreachable" ? "signin-server"
-      : err.kind === "badCredentials" ? "signin-password" : null;
+      : err.kind === "badCredentials" ? "signin-password"
+      : err.kind === "insecureHttp" ? "signin-insecure-http" : null;
     button.disabled = false;
     // The disabled button lost focus; put it somewhere useful again.
     $(field || "signin-submit").focus();

@@ -68,7 +68,15 @@ pub async fn start(
         data_dir: dir.join("data"),
     };
     let store = Arc::new(MemoryStore::new());
-    herald_core::session::sign_in(&paths, store.clone(), url, email, password).await?;
+    herald_core::session::sign_in(
+        &paths,
+        store.clone(),
+        url,
+        email,
+        password,
+        herald_core::session::Transport::Secure,
+    )
+    .await?;
     let mut settings = Settings::load(&paths)?;
     tune(&mut settings);
     let notifier = Arc::new(CountingNotifier::default());

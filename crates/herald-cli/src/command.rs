@@ -15,8 +15,9 @@ use herald_core::api::normalize_server;
 use herald_core::config::{Paths, Settings};
 use herald_core::doctor;
 use herald_core::inbox::{Inbox, ListQuery};
+use herald_core::plain_http;
 use herald_core::secret::{KeyringStore, SecretStore};
-use herald_core::session::{self, SessionError};
+use herald_core::session::{self, SessionError, Transport};
 
 use crate::print::print_item;
 use crate::remote::{self, Engine};
@@ -54,7 +55,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login {
             email,
             password_stdin: _,
-        } => login(&paths, cli.server, &email).await,
+            insecure_http,
+        } => {
+            let transport = if insecure_http {
+                Transport::AllowPlainHttp
+            } else {
+                Transport::Secure
+            };
+            login(&paths, cli.server, &email, transport).await
+        }
         Command::Logout => match remote::engine(&paths).await? {
             Engine::Agent(client) => remote::sign_out(&client).await,
             Engine::Local(_lock) => {
@@ -114,13 +123,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn login(paths: &Paths, server: Option<String>, email: &str) -> anyhow::Result<()> {
+async fn login(
+    paths: &Paths,
+    server: Option<String>,
+    email: &str,
+    transport: Transport,
+) -> anyhow::Result<()> {
     let server = match server {
         Some(server) => server,
         None => Settings::load(paths)?
             .server
             .ok_or_else(|| anyhow!("which server? pass --server URL"))?,
     };
+    let origin = normalize_server(&server)?;
+    if plain_http::exposes_secrets(&origin) {
+        if transport == Transport::Secure {
+            // Refused before the password is even read, so nothing is sent.
+            bail!(plain_http::refusal(origin.as_str().trim_end_matches('/')));
+        }
+        eprintln!(
+            "warning: {} is plain http:// to another machine; the password and tokens cross the network unencrypted ({})",
+            origin.as_str().trim_end_matches('/'),
+            plain_http::FLAG
+        );
+    }
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
@@ -133,9 +159,9 @@ async fn login(paths: &Paths, server: Option<String>, email: &str) -> anyhow::Re
     // no lock is taken: signing in writes nothing an engine holds open, and
     // a failed sign-in leaves no file behind.
     if let Ok(client) = herald_ipc::Client::connect(&herald_ipc::Endpoint::of(paths)).await {
-        return remote::sign_in(&client, &server, email, password).await;
+        return remote::sign_in(&client, &server, email, password, transport).await;
     }
-    let session = session::sign_in(paths, keyring(), &server, email, password)
+    let session = session::sign_in(paths, keyring(), &server, email, password, transport)
         .await
         .map_err(explain)?;
     let who = session

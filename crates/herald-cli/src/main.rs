@@ -31,6 +31,10 @@ pub enum Command {
         /// Read the password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Allow a plain http:// server on another machine: the password and
+        /// tokens then cross the network unencrypted.
+        #[arg(long)]
+        insecure_http: bool,
     },
     /// Sign out: revoke the session and delete the tokens.
     Logout,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use herald_core::config::Paths;
+use herald_core::session::Transport;
 use herald_ipc::{Attached, Call, Client, Endpoint, EngineLock, LockError, WireError};
 use serde_json::{Value, json};
 
@@ -104,11 +105,14 @@ pub async fn sign_in(
     server: &str,
     email: &str,
     password: &str,
+    transport: Transport,
 ) -> anyhow::Result<()> {
+    let insecure_http = transport == Transport::AllowPlainHttp;
     let status: Value = client
         .call(
             Call::SignIn,
-            json!({ "server": server, "email": email, "password": password }),
+            json!({ "server": server, "email": email, "password": password,
+                    "insecureHttp": insecure_http }),
         )
         .await
         .map_err(wire)?;

@@ -71,6 +71,9 @@ pub struct Settings {
     pub account: Option<String>,
     /// The `loginId` of this device's own sign-in: its login alert is not shown.
     pub login_id: Option<String>,
+    /// The plain `http://` server (its origin) the user chose to sign in to
+    /// without TLS (`--insecure-http`); see [`crate::plain_http`].
+    pub insecure_http: Option<String>,
     /// Show desktop notifications (the history is kept either way).
     pub desktop_notifications: bool,
     /// Keep at most this many items in the history.
@@ -84,6 +87,7 @@ impl Default for Settings {
             server: None,
             account: None,
             login_id: None,
+            insecure_http: None,
             desktop_notifications: true,
             history_limit: 20_000,
             notifications: PolicyConfig::default(),

@@ -22,7 +22,7 @@ use crate::notify::policy::{PolicyConfig, PolicyError};
 use crate::notify::render::safe_action_url;
 use crate::notify::{ActionInvoked, Notifier};
 use crate::secret::{SecretError, SecretStore};
-use crate::session::{self, SessionError};
+use crate::session::{self, SessionError, Transport};
 use crate::status::{ConnectionState, SignOutReason, Status};
 
 /// Why a request to the controller failed. [`ControllerError::kind`] names
@@ -43,6 +43,9 @@ pub enum ControllerError {
     Policy(#[from] PolicyError),
     #[error("{0}")]
     Invalid(String),
+    /// Plain `http://` to another machine, not allowed by the user.
+    #[error("{}", crate::plain_http::refusal(.server))]
+    InsecureHttp { server: String },
 }
 
 impl ControllerError {
@@ -63,6 +66,7 @@ impl ControllerError {
             ControllerError::Secret(_) => "keyring",
             ControllerError::Config(_) | ControllerError::Inbox(_) => "internal",
             ControllerError::Policy(_) | ControllerError::Invalid(_) => "invalid",
+            ControllerError::InsecureHttp { .. } => "insecureHttp",
         }
     }
 }
@@ -74,6 +78,7 @@ impl From<SessionError> for ControllerError {
             SessionError::Secret(e) => ControllerError::Secret(e),
             SessionError::Config(e) => ControllerError::Config(e),
             SessionError::NotSignedIn => ControllerError::NotSignedIn,
+            SessionError::InsecureHttp { server } => ControllerError::InsecureHttp { server },
         }
     }
 }
@@ -210,6 +215,7 @@ impl Controller {
         server: &str,
         email: &str,
         password: &str,
+        transport: Transport,
     ) -> Result<Status, ControllerError> {
         let mut running = self.running.lock().await;
         // Sign in first: a wrong password must not cost the working session.
@@ -219,6 +225,7 @@ impl Controller {
             server,
             email,
             password,
+            transport,
         )
         .await?;
         if let Some(old) = running.take() {
@@ -540,6 +547,13 @@ mod tests {
             "badCredentials"
         );
         assert_eq!(ControllerError::NotSignedIn.kind(), "notSignedIn");
+        assert_eq!(
+            ControllerError::from(SessionError::InsecureHttp {
+                server: "http://example.com".into()
+            })
+            .kind(),
+            "insecureHttp"
+        );
         assert_eq!(
             ControllerError::Secret(SecretError::Locked).kind(),
             "keyring"

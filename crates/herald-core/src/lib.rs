@@ -11,7 +11,8 @@
 //! - [`controller`]: what a desktop shell drives: it outlives sign-in and
 //!   sign-out and owns at most one engine.
 //! - [`link`]: the Socket.IO connection and its supervisor.
-//! - [`session`], [`api`], [`auth`]: signing in, the REST calls, token times.
+//! - [`session`], [`api`], [`auth`]: signing in, the REST calls, token times;
+//!   [`plain_http`]: which servers may be reached without TLS.
 //! - [`config`], [`status`], [`doctor`], [`opener`], [`wake`]: settings, the
 //!   published status, desktop probes, opening links, sleep detection.
 //! - [`autostart`]: the OS's start-at-login entry.
@@ -34,6 +35,7 @@ pub mod inbox;
 pub mod link;
 pub mod notify;
 pub mod opener;
+pub mod plain_http;
 pub mod secret;
 pub mod session;
 pub mod status;

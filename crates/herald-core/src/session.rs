@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::api::{Api, ApiError, Session};
 use crate::auth::{refresh_delay, token_expiry, token_issued_at};
 use crate::config::{ConfigError, Paths, Settings};
+use crate::plain_http::exposes_secrets;
 use crate::secret::{SecretError, SecretKey, SecretStore, Tokens};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,36 @@ pub enum SessionError {
     Config(#[from] ConfigError),
     #[error("not signed in: run `herald login` first")]
     NotSignedIn,
+    /// The server is plain `http://` to another machine and the user has not
+    /// allowed that for it ([`crate::plain_http`]).
+    #[error("{}", crate::plain_http::refusal(.server))]
+    InsecureHttp { server: String },
+}
+
+/// Whether the user lets Herald send secrets to a server without TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// `https://`, or `http://` to this machine only.
+    #[default]
+    Secure,
+    /// Plain `http://` to any host too: the user said `--insecure-http`.
+    AllowPlainHttp,
+}
+
+/// [`exposes_secrets`] for an origin [`Api::origin`] made (so it parses; if
+/// it ever did not, it is treated as exposed).
+fn plain_to_another_machine(origin: &str) -> bool {
+    url::Url::parse(origin).map_or(true, |url| exposes_secrets(&url))
+}
+
+/// Refuses `api`'s server when it is plain HTTP to another machine, unless
+/// `allowed` is its origin (the consent saved at sign-in).
+fn check_transport(api: &Api, allowed: Option<&str>) -> Result<(), SessionError> {
+    let origin = api.origin();
+    if plain_to_another_machine(&origin) && allowed != Some(origin.as_str()) {
+        return Err(SessionError::InsecureHttp { server: origin });
+    }
+    Ok(())
 }
 
 /// The keyring entry of `account` on `server`.
@@ -41,15 +72,25 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// Signs in, stores the tokens in the keyring, then the server and account
-/// in the settings. Nothing is saved unless the keyring took the tokens.
+/// in the settings. Nothing is saved unless the keyring took the tokens, and
+/// nothing is sent to a plain-HTTP server on another machine unless
+/// `transport` allows it.
 pub async fn sign_in(
     paths: &Paths,
     store: Arc<dyn SecretStore>,
     server: &str,
     email: &str,
     password: &str,
+    transport: Transport,
 ) -> Result<Session, SessionError> {
     let api = Api::new(server)?;
+    let consent = api.origin();
+    let insecure = plain_to_another_machine(&consent);
+    if transport == Transport::Secure {
+        check_transport(&api, None)?;
+    } else if insecure {
+        tracing::warn!(server = %consent, "signing in over plain http:// as the user allowed");
+    }
     let session = api.login(email, password).await?;
     let key = secret_key(&api, email);
     let tokens = session.tokens.clone();
@@ -64,6 +105,7 @@ pub async fn sign_in(
     settings.server = Some(api.origin());
     settings.account = Some(email.to_owned());
     settings.login_id = session.login_id.clone();
+    settings.insecure_http = insecure.then_some(consent);
     settings.save(paths)?;
     tracing::info!(server = %api.origin(), "signed in");
     Ok(session)
@@ -78,6 +120,7 @@ pub async fn stored_tokens(
         return Err(SessionError::NotSignedIn);
     };
     let api = Api::new(server)?;
+    check_transport(&api, settings.insecure_http.as_deref())?;
     let key = secret_key(&api, account);
     let lookup = key.clone();
     let tokens = blocking(move || store.load(&lookup))
@@ -114,4 +157,93 @@ pub fn next_refresh(tokens: &Tokens) -> Option<Duration> {
     let now = chrono::Utc::now();
     let obtained = token_issued_at(&tokens.access).unwrap_or(now);
     Some(refresh_delay(obtained, expires, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::MemoryStore;
+
+    fn temp_paths() -> Paths {
+        let dir = std::env::temp_dir().join(format!(
+            "herald-session-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        Paths {
+            config_dir: dir.join("config"),
+            data_dir: dir.join("data"),
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_to_another_machine_is_refused_before_anything_is_sent() {
+        let paths = temp_paths();
+        let store = Arc::new(MemoryStore::new());
+        // `.invalid` never resolves: had sign-in tried the network, this
+        // would be an "unreachable" error, not the refusal.
+        let refused = sign_in(
+            &paths,
+            store.clone(),
+            "http://herald.invalid:3000",
+            "alice@example.com",
+            "pw",
+            Transport::Secure,
+        )
+        .await;
+        match refused {
+            Err(SessionError::InsecureHttp { server }) => {
+                assert_eq!(server, "http://herald.invalid:3000");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        assert!(!paths.settings_file().exists(), "nothing saved");
+
+        // Allowed, the same sign-in does try the network (and fails there).
+        let tried = sign_in(
+            &paths,
+            store,
+            "http://herald.invalid:3000",
+            "alice@example.com",
+            "pw",
+            Transport::AllowPlainHttp,
+        )
+        .await;
+        assert!(
+            matches!(tried, Err(SessionError::Api(ApiError::Unreachable { .. }))),
+            "{tried:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stored_tokens_go_only_to_the_plain_http_server_the_user_allowed() {
+        let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+        let signed_in = |server: &str, allowed: Option<&str>| Settings {
+            server: Some(server.into()),
+            account: Some("alice@example.com".into()),
+            insecure_http: allowed.map(str::to_owned),
+            ..Settings::default()
+        };
+        let remote = "http://herald.example.com:3000";
+        for allowed in [None, Some("http://herald.example.com:3001")] {
+            let refused = stored_tokens(&signed_in(remote, allowed), store.clone()).await;
+            assert!(
+                matches!(refused, Err(SessionError::InsecureHttp { .. })),
+                "{allowed:?}: {refused:?}"
+            );
+        }
+        // The allowed server, this machine, and TLS get as far as the
+        // keyring (empty here).
+        for (server, allowed) in [
+            (remote, Some(remote)),
+            ("http://127.0.0.1:3000", None),
+            ("https://herald.example.com", None),
+        ] {
+            let looked_up = stored_tokens(&signed_in(server, allowed), store.clone()).await;
+            assert!(
+                matches!(looked_up, Err(SessionError::NotSignedIn)),
+                "{server}: {looked_up:?}"
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use herald_core::autostart::Autostart;
 use herald_core::controller::{Controller, ControllerError, Pause};
+use herald_core::session::Transport;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -51,6 +52,9 @@ struct SignIn {
     server: String,
     email: String,
     password: String,
+    /// The user allows plain `http://` to another machine for this server.
+    #[serde(default, rename = "insecureHttp")]
+    insecure_http: bool,
 }
 
 #[derive(Deserialize)]
@@ -142,8 +146,13 @@ impl Service {
                 if a.email.trim().is_empty() || a.password.is_empty() {
                     return Err(WireError::invalid("enter your email and password"));
                 }
+                let transport = if a.insecure_http {
+                    Transport::AllowPlainHttp
+                } else {
+                    Transport::Secure
+                };
                 let status = c
-                    .sign_in(a.server.trim(), a.email.trim(), &a.password)
+                    .sign_in(a.server.trim(), a.email.trim(), &a.password, transport)
                     .await?;
                 to_value(StatusView::from(status))
             }

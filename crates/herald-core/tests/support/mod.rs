@@ -230,9 +230,16 @@ impl Device {
             data_dir: root.join("data"),
         };
         let store = Arc::new(MemoryStore::new());
-        herald_core::session::sign_in(&paths, store.clone(), url, email, PASSWORD)
-            .await
-            .unwrap();
+        herald_core::session::sign_in(
+            &paths,
+            store.clone(),
+            url,
+            email,
+            PASSWORD,
+            herald_core::session::Transport::Secure,
+        )
+        .await
+        .unwrap();
         Device {
             paths,
             store,
