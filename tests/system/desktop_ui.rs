@@ -284,7 +284,22 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
     driver
         .wait_text("#details-message", |t| t.contains("ord_1001"))
         .await;
-    quit(driver, agent.pid).await;
+
+    // Ctrl+W closes the window as a user closes it: the window's process
+    // ends (WebKit with it), and the agent stays.
+    let app = driver.app_pid().await;
+    let focused = driver.wait_visible("#details-close").await;
+    // WebDriver key codes: U+E009 is Control (held until U+E000 releases it).
+    driver.send_keys(&focused, "\u{E009}w\u{E000}").await;
+    wait_for("Ctrl+W to end the window's process", WAIT, || async {
+        (!proc::is_running(app)).then_some(())
+    })
+    .await;
+    assert!(
+        proc::is_running(agent.pid),
+        "closing the window stopped the agent"
+    );
+    driver.quit().await;
 }
 
 /// Invokes `command` with no arguments from the page: "allowed", or
