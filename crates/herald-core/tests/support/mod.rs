@@ -133,6 +133,30 @@ impl Hub {
             .unwrap()
     }
 
+    /// The status of `GET path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> u16 {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// The status of trading `refresh_token` for a new pair.
+    pub async fn refresh_status(&self, refresh_token: &str) -> u16 {
+        self.http
+            .post(format!("{}/api/auth/refresh", self.url))
+            .json(&json!({ "refreshToken": refresh_token }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> u16 {
         self.http
             .post(format!("{}{path}", self.url))
