@@ -17,6 +17,8 @@
 //!   Push and email channels (one queue per user each), the check that keeps
 //!   pushes off private networks, and where a login came from.
 //! - [`demo`], [`sample`]: `--demo` accounts and sample events.
+//! - [`logging`]: the binary's log, which no `RUST_LOG` can make show
+//!   Socket.IO packets (and so tokens).
 
 pub mod api;
 pub mod config;
@@ -27,6 +29,7 @@ mod fsutil;
 pub mod hash_gate;
 pub mod hub;
 mod lanes;
+pub mod logging;
 pub mod login_info;
 pub mod mail;
 pub mod password;

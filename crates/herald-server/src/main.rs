@@ -86,14 +86,9 @@ enum RoleArg {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // RUST_LOG applies, but never lets socketioxide's packets (tokens
+    // among them) into the log.
+    herald_server::logging::init();
     let cli = Cli::parse();
     let mut config = Config::new(&cli.data_dir);
     config.smtp_url = cli.smtp_url;

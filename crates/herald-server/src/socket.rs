@@ -18,6 +18,7 @@ use herald_proto::socket::{ConnectErrorCode, HandshakeAuth, names};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::layer::SocketIoLayer;
 
 use crate::store::event::{ADMIN_ROOM, user_room};
@@ -133,7 +134,8 @@ fn end_at_expiry(socket: &SocketRef, exp: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(left_ms.unsigned_abs());
     let gone = Arc::new(tokio::sync::Notify::new());
     let notify = gone.clone();
-    socket.on_disconnect(move || {
+    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
+        tracing::debug!(sid = %socket.id, ?reason, "socket disconnected");
         // notify_one keeps the wake-up even if the timer is not waiting yet.
         notify.notify_one();
         async {}
