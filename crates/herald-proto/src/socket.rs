@@ -30,6 +30,10 @@ pub enum ConnectErrorCode {
     NoToken,
     BadToken,
     Expired,
+    /// The account (or this login) has as many sockets open as the server
+    /// allows. Not about the token: retry later, with backoff, when one of
+    /// the others has closed.
+    TooManySockets,
 }
 
 impl ConnectErrorCode {
@@ -38,13 +42,32 @@ impl ConnectErrorCode {
             ConnectErrorCode::NoToken => "NO_TOKEN",
             ConnectErrorCode::BadToken => "BAD_TOKEN",
             ConnectErrorCode::Expired => "EXPIRED",
+            ConnectErrorCode::TooManySockets => "TOO_MANY_SOCKETS",
+        }
+    }
+
+    /// Every code, in the order they were added.
+    pub const ALL: [ConnectErrorCode; 4] = [
+        Self::NoToken,
+        Self::BadToken,
+        Self::Expired,
+        Self::TooManySockets,
+    ];
+
+    /// Whether the refusal is about the token, so that a client should get a
+    /// new one before it tries again (retrying the same token is pointless).
+    /// Any other refusal is retried with the same token after a backoff.
+    pub fn is_auth(self) -> bool {
+        match self {
+            ConnectErrorCode::NoToken | ConnectErrorCode::BadToken | ConnectErrorCode::Expired => {
+                true
+            }
+            ConnectErrorCode::TooManySockets => false,
         }
     }
 
     pub fn parse(code: &str) -> Option<ConnectErrorCode> {
-        [Self::NoToken, Self::BadToken, Self::Expired]
-            .into_iter()
-            .find(|c| c.as_str() == code)
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
     }
 
     /// Reads the code from a `connect_error` payload in either form.
@@ -97,8 +120,24 @@ mod tests {
             ConnectErrorCode::from_connect_error(&bare),
             Some(ConnectErrorCode::NoToken)
         );
+        let busy = json!({"message": "TOO_MANY_SOCKETS: at most 20 sockets per account"});
+        assert_eq!(
+            ConnectErrorCode::from_connect_error(&busy),
+            Some(ConnectErrorCode::TooManySockets)
+        );
         let other = json!({"message": "Invalid namespace"});
         assert_eq!(ConnectErrorCode::from_connect_error(&other), None);
+    }
+
+    #[test]
+    fn every_code_round_trips_and_only_token_codes_are_auth() {
+        for code in ConnectErrorCode::ALL {
+            assert_eq!(ConnectErrorCode::parse(code.as_str()), Some(code));
+            let wire = serde_json::to_value(code).unwrap_or_default();
+            assert_eq!(wire, json!(code.as_str()), "serde and as_str agree");
+        }
+        assert!(ConnectErrorCode::Expired.is_auth());
+        assert!(!ConnectErrorCode::TooManySockets.is_auth());
     }
 
     #[test]

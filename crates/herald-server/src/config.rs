@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::push::{PushResolver, SystemResolver};
+use crate::socket_cap::SocketLimits;
 
 /// Everything herald-server needs to know before it starts.
 #[derive(Clone)]
@@ -27,8 +28,17 @@ pub struct Config {
     pub login_limit: LoginLimit,
     /// Packets buffered per socket before an emit fails. A failed emit loses
     /// nothing (the event is stored and caught up), but each one costs the
-    /// client a round trip, so this is sized for bursts.
+    /// client a round trip, so this is sized for bursts. The buffer is a
+    /// channel that allocates as it fills, so an idle socket costs none of
+    /// it; only events the server sends fill it, and [`SocketLimits`] bounds
+    /// how many sockets one account has.
     pub socket_buffer: usize,
+    /// Sockets per account and per login.
+    pub sockets: SocketLimits,
+    /// `POST /api/notifications/test` once per user in this; sooner is 429.
+    pub self_test_every: Duration,
+    /// How long events, spent refresh tokens and ended sessions are kept.
+    pub retention: Retention,
     /// Send a sample event this often (the `--demo` mode).
     pub demo_interval: Option<Duration>,
     /// Password hashes run at once, and logins that may wait for one.
@@ -83,6 +93,41 @@ impl Default for FanoutLimits {
             push_per_user: PUSH_PER_USER,
             mail_in_flight: MAIL_IN_FLIGHT,
             pending_per_user: PENDING_ALERTS_PER_USER,
+        }
+    }
+}
+
+/// The self-test once per user every 10 s: it stores six events, so a
+/// client calling it in a loop would grow the database by 600 rows a second.
+pub const SELF_TEST_EVERY: Duration = Duration::from_secs(10);
+
+/// What the pruning task deletes, and how often it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Events older than this are deleted (with their read marks).
+    pub events: Duration,
+    /// How long after its expiry a refresh token (used or not) is kept, and
+    /// a session whose tokens have all expired: long enough that a refresh
+    /// between its two steps never finds its session gone.
+    pub grace: Duration,
+    /// The task runs at start-up and then this often.
+    pub every: Duration,
+}
+
+/// Events are kept 30 days (`--event-retention-days`): a client offline
+/// longer catches up on what is left.
+pub const EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Expired refresh tokens and sessions are deleted 1 hour after expiry.
+pub const EXPIRED_GRACE: Duration = Duration::from_secs(3600);
+/// The pruning task runs hourly.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            events: EVENT_RETENTION,
+            grace: EXPIRED_GRACE,
+            every: PRUNE_EVERY,
         }
     }
 }
@@ -192,6 +237,9 @@ impl Config {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             login_limit: LoginLimit::default(),
             socket_buffer: 16 * 1024,
+            sockets: SocketLimits::default(),
+            self_test_every: SELF_TEST_EVERY,
+            retention: Retention::default(),
             demo_interval: None,
             hashing: HashLimit::default(),
             http: HttpLimits::default(),
@@ -218,6 +266,9 @@ impl std::fmt::Debug for Config {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("login_limit", &self.login_limit)
             .field("socket_buffer", &self.socket_buffer)
+            .field("sockets", &self.sockets)
+            .field("self_test_every", &self.self_test_every)
+            .field("retention", &self.retention)
             .field("demo_interval", &self.demo_interval)
             .field("hashing", &self.hashing)
             .field("http", &self.http)

@@ -35,6 +35,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("too many failed logins; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
+    /// A 429 `too_many_requests` for something other than logins.
+    #[error("{what}; retry in {retry_after} s")]
+    Throttled { what: String, retry_after: u64 },
     #[error("the server is busy; retry in {retry_after} s")]
     Busy { retry_after: u64 },
     #[error("the request took too long to arrive or to answer")]
@@ -104,7 +107,7 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            ApiError::TooManyRequests { .. } => {
+            ApiError::TooManyRequests { .. } | ApiError::Throttled { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
             ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
@@ -136,7 +139,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } = self
+        if let ApiError::TooManyRequests { retry_after }
+        | ApiError::Throttled { retry_after, .. }
+        | ApiError::Busy { retry_after } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -50,6 +50,10 @@ struct Cli {
     /// endpoints are refused, whatever their names resolve to.
     #[arg(long)]
     push_allow_private_networks: bool,
+    /// Days events are kept; older ones are deleted (hourly). A client
+    /// offline longer catches up on what is left.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    event_retention_days: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -86,14 +90,9 @@ enum RoleArg {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // RUST_LOG applies, but never lets socketioxide's packets (tokens
+    // among them) into the log.
+    herald_server::logging::init();
     let cli = Cli::parse();
     let mut config = Config::new(&cli.data_dir);
     config.smtp_url = cli.smtp_url;
@@ -104,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     config.access_ttl = Duration::from_secs(cli.access_ttl_secs.max(1));
     config.http.max_connections = cli.max_connections.max(1);
     config.push_allow_private = cli.push_allow_private_networks;
+    config.retention.events = Duration::from_secs(u64::from(cli.event_retention_days) * 24 * 3600);
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }

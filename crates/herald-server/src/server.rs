@@ -7,6 +7,7 @@ use herald_proto::api::{Role, User};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::cooldown::Cooldown;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
 use crate::hash_gate::HashGate;
@@ -16,10 +17,11 @@ use crate::mail::Mailer;
 use crate::push::{EndpointGuard, PushSender, Vapid};
 use crate::rate_limit::LoginLimiter;
 use crate::socket::{self, SocketState};
+use crate::socket_cap::SocketCap;
 use crate::state::{AppState, Inner};
 use crate::store::{Db, user};
 use crate::token::{TokenKeys, load_or_create_secret};
-use crate::{api, demo, password};
+use crate::{api, demo, password, prune};
 
 /// An opened server: data directory read, keys loaded, not yet listening.
 #[derive(Debug)]
@@ -124,6 +126,7 @@ impl Server {
             SocketState {
                 keys: keys.clone(),
                 db: db.clone(),
+                cap: SocketCap::new(config.sockets),
             },
             config.socket_buffer,
         );
@@ -141,8 +144,10 @@ impl Server {
         let fanout = Fanout::start(db.clone(), push, mailer, config.fanout);
         let demo_interval = config.demo_interval;
         let limits = config.http;
+        let retention = config.retention;
         let state = AppState::new(Inner {
             limiter: LoginLimiter::new(config.login_limit),
+            self_tests: Cooldown::new(config.self_test_every),
             hashes: HashGate::new(config.hashing),
             config,
             db,
@@ -158,6 +163,7 @@ impl Server {
         if let Some(every) = demo_interval {
             tokio::spawn(demo::tick(state.clone(), every, stop_rx.clone()));
         }
+        let pruning = tokio::spawn(prune::run(state.db.clone(), retention, stop_rx.clone()));
         let app = api::router(state).layer(io_layer);
         tracing::info!(addr = %listener.local_addr()?, "herald-server listening");
 
@@ -169,8 +175,13 @@ impl Server {
             let _ = stop_tx.send(true);
             io.close().await;
         };
-        crate::serve::serve(listener, app, limits, graceful).await?;
+        let served = crate::serve::serve(listener, app, limits, graceful).await;
         drop(stop_rx);
+        // The stop was sent, or (serve failed) its sender dropped: either
+        // ends the task. Waiting for it means a returned `run` leaves no task
+        // writing to the database.
+        let _ = pruning.await;
+        served?;
         Ok(())
     }
 }

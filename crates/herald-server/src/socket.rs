@@ -6,6 +6,11 @@
 //! user is an admin, and a private room of its session so that signing out
 //! (or a refresh token's reuse) closes the sockets of that login.
 //!
+//! An account holds at most [`crate::socket_cap::SOCKETS_PER_USER`] sockets
+//! and a login [`crate::socket_cap::SOCKETS_PER_SESSION`]; one more is
+//! refused with `TOO_MANY_SOCKETS`, after the token and the session were
+//! checked (a stranger's handshake never counts against anyone).
+//!
 //! A socket lives no longer than the access token it connected with: a timer
 //! set at connect disconnects it when the token's `exp` passes (within
 //! [`EXPIRY_SLACK`]), and the client reconnects with a fresh token.
@@ -19,7 +24,9 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
 
+use crate::socket_cap::{SocketCap, SocketSlot};
 use crate::store::event::{ADMIN_ROOM, user_room};
 use crate::store::{Db, session};
 use crate::token::{INVALID_TOKEN, TokenError, TokenKeys};
@@ -33,6 +40,7 @@ pub const EXPIRY_SLACK: Duration = Duration::from_secs(1);
 pub struct SocketState {
     pub keys: TokenKeys,
     pub db: Db,
+    pub cap: SocketCap,
 }
 
 /// The authenticated user of a socket, kept in its extensions.
@@ -43,6 +51,9 @@ struct SocketUser {
     sid: String,
     /// The access token's `exp`, in Unix seconds.
     exp: i64,
+    /// The socket's place under the caps: the socket's extensions hold it,
+    /// so it is given back when socketioxide drops the socket.
+    _slot: Arc<SocketSlot>,
 }
 
 /// The room of every socket opened under one login session.
@@ -115,11 +126,16 @@ async fn authenticate(
             "session signed out",
         ));
     }
+    let slot = state
+        .cap
+        .acquire(id, &claims.sid)
+        .map_err(|e| Refusal::new(ConnectErrorCode::TooManySockets, e.to_string()))?;
     socket.extensions.insert(SocketUser {
         id,
         role: claims.role,
         sid: claims.sid,
         exp: claims.exp,
+        _slot: Arc::new(slot),
     });
     Ok(())
 }
@@ -133,7 +149,8 @@ fn end_at_expiry(socket: &SocketRef, exp: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(left_ms.unsigned_abs());
     let gone = Arc::new(tokio::sync::Notify::new());
     let notify = gone.clone();
-    socket.on_disconnect(move || {
+    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
+        tracing::debug!(sid = %socket.id, ?reason, "socket disconnected");
         // notify_one keeps the wake-up even if the timer is not waiting yet.
         notify.notify_one();
         async {}

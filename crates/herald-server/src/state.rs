@@ -5,6 +5,7 @@ use std::sync::Arc;
 use socketioxide::SocketIo;
 
 use crate::config::Config;
+use crate::cooldown::Cooldown;
 use crate::fanout::Fanout;
 use crate::hash_gate::HashGate;
 use crate::hub::Hub;
@@ -25,6 +26,8 @@ pub struct Inner {
     pub hub: Hub,
     pub io: SocketIo,
     pub limiter: LoginLimiter,
+    /// One self-test per user per [`Config::self_test_every`].
+    pub self_tests: Cooldown,
     pub hashes: HashGate,
     pub fanout: Fanout,
     pub vapid: Arc<Vapid>,

@@ -197,14 +197,13 @@ impl Worker {
             LinkEvent::Refused {
                 code: Some(code),
                 message,
-            } => {
+            } if code.is_auth() => {
                 tracing::info!(%code, %message, "the server refused the token; renewing it");
                 self.refresh().await;
             }
-            LinkEvent::Refused {
-                code: None,
-                message,
-            } => {
+            // Not the token's fault (e.g. too many sockets): the link backs
+            // off and retries with the same token.
+            LinkEvent::Refused { message, .. } => {
                 tracing::warn!(%message, "the server refused the connection");
             }
             LinkEvent::Event { .. } => {}

@@ -7,6 +7,8 @@
 use std::error::Error;
 use std::io::ErrorKind;
 
+use herald_proto::socket::ConnectErrorCode;
+
 /// Why the last connection attempt failed or the connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +25,9 @@ pub enum Cause {
     UnknownHost,
     /// The TLS handshake failed (e.g. an untrusted certificate).
     Tls,
+    /// The server holds as many connections for this account (or this
+    /// sign-in) as it allows; one will close, or time out, and free a place.
+    TooManySockets,
     /// None of the above.
     Other,
 }
@@ -66,7 +71,16 @@ impl Cause {
             Cause::Unreachable => "the network is unreachable",
             Cause::UnknownHost => "the server's address cannot be found",
             Cause::Tls => "a secure connection to the server could not be set up",
+            Cause::TooManySockets => "the server has too many connections open for this account",
             Cause::Other => "the connection failed",
+        }
+    }
+
+    /// A refusal that is not about the token, by its code.
+    pub(crate) fn of_refusal(code: Option<ConnectErrorCode>) -> Cause {
+        match code {
+            Some(ConnectErrorCode::TooManySockets) => Cause::TooManySockets,
+            _ => Cause::Refused,
         }
     }
 
@@ -207,6 +221,15 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_for_too_many_sockets_says_so() {
+        assert_eq!(
+            Cause::of_refusal(Some(ConnectErrorCode::TooManySockets)),
+            Cause::TooManySockets
+        );
+        assert_eq!(Cause::of_refusal(None), Cause::Refused);
+    }
+
+    #[test]
     fn sentences_are_plain_words() {
         for cause in [
             Cause::Refused,
@@ -215,6 +238,7 @@ mod tests {
             Cause::Unreachable,
             Cause::UnknownHost,
             Cause::Tls,
+            Cause::TooManySockets,
             Cause::Other,
         ] {
             let sentence = cause.sentence();

@@ -73,7 +73,10 @@ impl Supervisor {
                 }
                 Outcome::Command(_) => continue,
                 Outcome::Refused(code, message) => {
-                    if code.is_some() {
+                    // Only a refusal of the token waits for a new one; any
+                    // other (too many sockets) is retried after a backoff.
+                    let auth = code.is_some_and(ConnectErrorCode::is_auth);
+                    if auth {
                         self.state(LinkState::AuthFailed {
                             message: message.clone(),
                         })
@@ -86,14 +89,14 @@ impl Supervisor {
                             message: message.clone(),
                         })
                         .await;
-                    if code.is_some() {
+                    if auth {
                         // An auth refusal: retrying the same token is pointless.
                         if !self.wait_for_new_token().await {
                             break;
                         }
                         continue;
                     }
-                    (Cause::Refused, message)
+                    (Cause::of_refusal(code), message)
                 }
                 Outcome::Lost(cause, reason) => (cause, reason),
             };

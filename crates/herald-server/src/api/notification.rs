@@ -69,10 +69,27 @@ pub async fn mark_read(
 }
 
 /// Sends the caller one event of each type, like the seed's test panel.
+/// Once per user per [`crate::Config::self_test_every`]: it stores six
+/// events, so a loop of calls would grow the database without bound.
 pub async fn self_test(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<SelfTestResponse>, ApiError> {
+    if let Err(soon) = state.self_tests.take(user.id, std::time::Instant::now()) {
+        if soon.first {
+            tracing::warn!(
+                user = user.id,
+                "self-test called again too soon; refusing (logged once per period)"
+            );
+        }
+        return Err(ApiError::Throttled {
+            what: format!(
+                "the self-test runs at most once every {} s",
+                state.config.self_test_every.as_secs().max(1)
+            ),
+            retry_after: soon.retry_after_secs(),
+        });
+    }
     let mut ids = Vec::with_capacity(EventType::ALL.len());
     for (n, kind) in EventType::ALL.into_iter().enumerate() {
         let (title, message, data) = sample(kind, n as u64);

@@ -200,9 +200,36 @@ pub fn set_read(
     Ok(changed)
 }
 
-/// The newest event id, 0 when there is none.
+/// The newest event id ever assigned, 0 when there is none. Read from
+/// AUTOINCREMENT's counter, so it stays put when pruning deletes the newest
+/// rows too (`MAX(id)` would fall back, and look like a reset database).
 pub fn last_id(conn: &Connection) -> Result<u64, StoreError> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Deletes up to `batch` of the oldest events created before `cutoff` (an
+/// RFC 3339 instant as the hub writes them), with their read marks, in one
+/// transaction; returns how many events went. Ids are never reused
+/// (AUTOINCREMENT), so a catch-up cursor below the deleted ids just gets
+/// what remains after it.
+pub fn prune_before(conn: &mut Connection, cutoff: &str, batch: u32) -> Result<u64, StoreError> {
+    let tx = conn.transaction()?;
+    const DOOMED: &str =
+        "SELECT id FROM events WHERE created_at < ?1 ORDER BY created_at, id LIMIT ?2";
+    tx.execute(
+        &format!("DELETE FROM reads WHERE event_id IN ({DOOMED})"),
+        params![cutoff, batch],
+    )?;
+    let deleted = tx.execute(
+        &format!("DELETE FROM events WHERE id IN ({DOOMED})"),
+        params![cutoff, batch],
+    )?;
+    tx.commit()?;
+    Ok(deleted as u64)
 }
 
 #[cfg(test)]
@@ -269,6 +296,45 @@ mod tests {
                 .collect();
             assert_eq!(all, ["0", "1", "2", "3", "4"]);
             assert_eq!(rest[0].event.data, serde_json::json!({"n": "2"}));
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn pruning_deletes_old_events_and_their_reads_and_keeps_the_last_id() -> Result<(), StoreError>
+    {
+        let db = Db::open_in_memory()?;
+        db.call_blocking(|conn| {
+            let old = insert_batch(
+                conn,
+                &[event(Audience::User(1), "a"), event(Audience::All, "b")],
+                "2026-01-01T00:00:00.000Z",
+            )?;
+            let new = insert_batch(
+                conn,
+                &[event(Audience::User(1), "c")],
+                "2026-03-01T00:00:00.000Z",
+            )?;
+            let ids: Vec<u64> = old.iter().chain(&new).map(|e| e.id).collect();
+            set_read(conn, 1, false, &ids, true)?;
+            // One at a time, as the task does in batches.
+            assert_eq!(prune_before(conn, "2026-02-01T00:00:00.000Z", 1)?, 1);
+            assert_eq!(prune_before(conn, "2026-02-01T00:00:00.000Z", 10)?, 1);
+            assert_eq!(prune_before(conn, "2026-02-01T00:00:00.000Z", 10)?, 0);
+            let (left, _) = page_for(conn, 1, false, 0, 10)?;
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].event.title, "c");
+            assert!(left[0].read, "the kept event keeps its read mark");
+            let reads: u64 = conn.query_row("SELECT COUNT(*) FROM reads", [], |r| r.get(0))?;
+            assert_eq!(reads, 1);
+            // A cursor older than everything left still pages correctly.
+            let (after_old, more) = page_for(conn, 1, false, ids[0], 10)?;
+            assert_eq!((after_old.len(), more), (1, false));
+            // Pruning the newest too leaves the last id where it was.
+            prune_before(conn, "2027-01-01T00:00:00.000Z", 10)?;
+            assert_eq!(last_id(conn)?, ids[2]);
+            let next = insert_batch(conn, &[event(Audience::User(1), "d")], "t")?;
+            assert!(next[0].id > ids[2], "ids are never reused");
             Ok(())
         })
     }

@@ -66,6 +66,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id);
     "#,
+    // 2: what the pruning task looks rows up by: events by age, read marks
+    // by event, refresh tokens by expiry.
+    r#"
+    CREATE INDEX events_created ON events(created_at);
+    CREATE INDEX reads_event ON reads(event_id);
+    CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);
+    "#,
 ];
 
 /// Applies every migration newer than the database, each in its own transaction.

@@ -109,6 +109,49 @@ pub fn redeem(conn: &mut Connection, token: &str) -> Result<Redeemed, StoreError
     Ok(outcome)
 }
 
+/// What [`prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+}
+
+/// Deletes ended sessions and expired refresh tokens, as of `now` (Unix s).
+///
+/// - A signed-out (revoked) session goes at once, with its tokens: every
+///   token of it is refused already, deleted or not.
+/// - A session whose every refresh token expired `grace` ago or more goes,
+///   with them: nothing can renew it any more.
+/// - A refresh token, used or not, goes `grace` after its expiry. A used
+///   one is kept until then, because presenting it again must still sign
+///   its session out for as long as it could have been valid.
+///
+/// The grace also covers `/api/auth/refresh`, which spends a token and adds
+/// its successor in two steps: the session is never found without a live
+/// token in between.
+pub fn prune(conn: &mut Connection, now: i64, grace: i64) -> Result<Pruned, StoreError> {
+    let cutoff = now.saturating_sub(grace);
+    let tx = conn.transaction()?;
+    let before: u64 = tx.query_row("SELECT COUNT(*) FROM refresh_tokens", [], |r| r.get(0))?;
+    let sessions = tx.execute(
+        "DELETE FROM sessions WHERE revoked_at IS NOT NULL
+            OR NOT EXISTS (SELECT 1 FROM refresh_tokens t
+                           WHERE t.session_id = sessions.id AND t.expires_at > ?1)",
+        [cutoff],
+    )? as u64;
+    // Tokens of the sessions just deleted went with them (ON DELETE CASCADE).
+    tx.execute(
+        "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
+        [cutoff],
+    )?;
+    let after: u64 = tx.query_row("SELECT COUNT(*) FROM refresh_tokens", [], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(Pruned {
+        sessions,
+        refresh_tokens: before.saturating_sub(after),
+    })
+}
+
 /// The session a refresh token belongs to, used or not.
 pub fn session_of(conn: &Connection, token: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
@@ -152,6 +195,60 @@ mod tests {
             // The successor dies with the session.
             assert_eq!(redeem(conn, "r2")?, Redeemed::Invalid);
             assert_eq!(redeem(conn, "never-issued")?, Redeemed::Invalid);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn pruning_keeps_what_can_still_be_used_or_reused() -> Result<(), StoreError> {
+        let db = Db::open_in_memory()?;
+        db.call_blocking(|conn| {
+            let u = user::insert(conn, "a@example.com", "A", Role::User, "h")?;
+            let now = now_unix();
+            // Live, with a spent token that has not expired: reuse must
+            // still be caught after the prune.
+            create(conn, "live", u.id, "l1")?;
+            add_refresh_token(conn, "live", "spent", now + 60)?;
+            assert!(matches!(redeem(conn, "spent")?, Redeemed::Ok { .. }));
+            add_refresh_token(conn, "live", "next", now + 120)?;
+            // Live, with an old spent token long expired.
+            create(conn, "rotated", u.id, "l2")?;
+            add_refresh_token(conn, "rotated", "ancient", now - 7200)?;
+            add_refresh_token(conn, "rotated", "current", now + 60)?;
+            // Every token expired, the last one within the grace.
+            create(conn, "just-expired", u.id, "l3")?;
+            add_refresh_token(conn, "just-expired", "recent", now - 60)?;
+            // Every token expired long ago, and a signed-out session.
+            create(conn, "expired", u.id, "l4")?;
+            add_refresh_token(conn, "expired", "old", now - 7200)?;
+            create(conn, "signed-out", u.id, "l5")?;
+            add_refresh_token(conn, "signed-out", "unused", now + 60)?;
+            revoke(conn, "signed-out")?;
+
+            let pruned = prune(conn, now, 3600)?;
+            assert_eq!(
+                pruned,
+                Pruned {
+                    sessions: 2,
+                    refresh_tokens: 3
+                }
+            );
+            for kept in ["spent", "next", "current", "recent"] {
+                assert!(session_of(conn, kept)?.is_some(), "{kept} kept");
+            }
+            for gone in ["ancient", "old", "unused"] {
+                assert!(session_of(conn, gone)?.is_none(), "{gone} deleted");
+            }
+            assert!(is_active(conn, "just-expired")?);
+            assert!(!is_active(conn, "expired")?);
+            assert_eq!(
+                redeem(conn, "spent")?,
+                Redeemed::Reused {
+                    session_id: "live".into()
+                }
+            );
+            // A second run finds nothing more but the session it revoked.
+            assert_eq!(prune(conn, now, 3600)?.sessions, 1);
             Ok(())
         })
     }
