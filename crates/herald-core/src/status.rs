@@ -142,7 +142,12 @@ impl Status {
             ConnectionState::Connecting | ConnectionState::Backoff { .. } => {
                 // Worded as the icon shows it: a blip is reconnecting, an
                 // outage offline.
-                if self.presence() == Presence::Offline {
+                if self.cause == Some(Cause::TooManySockets) {
+                    // The server answers; it has no place for this account
+                    // now. "Cannot be reached" would send the user to check
+                    // the network.
+                    format!("Waiting: {host} has too many connections for this account")
+                } else if self.presence() == Presence::Offline {
                     format!("Offline: {host} cannot be reached")
                 } else {
                     format!("Reconnecting to {host}…")
@@ -262,6 +267,12 @@ mod tests {
         assert_eq!(
             label(backoff("refused"), OFFLINE_AFTER),
             "Offline: example.com cannot be reached"
+        );
+        let mut full = at_server(backoff("TOO_MANY_SOCKETS"), OFFLINE_AFTER);
+        full.cause = Some(Cause::TooManySockets);
+        assert_eq!(
+            full.label(),
+            "Waiting: example.com has too many connections for this account"
         );
         assert_eq!(
             label(
