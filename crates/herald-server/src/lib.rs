@@ -31,6 +31,7 @@ pub mod login_info;
 pub mod mail;
 pub mod password;
 pub mod push;
+mod push_slots;
 pub mod rate_limit;
 pub mod sample;
 mod serve;
