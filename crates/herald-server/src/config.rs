@@ -79,8 +79,13 @@ pub struct FanoutLimits {
 /// Pushes in flight over all users: 64.
 pub const PUSH_IN_FLIGHT: usize = 64;
 /// Pushes in flight for one user: 4, so a user whose endpoints hang holds at
-/// most 4 of the 64 slots for at most the 10 s push timeout each.
+/// most 4 of the 64 slots, each for at most the 10 s push timeout (the
+/// grace below while another user waits).
 pub const PUSH_PER_USER: usize = 4;
+/// How long a push keeps its slot without an answer while another user's
+/// push waits for one: 2 s, which bounds that wait however many accounts'
+/// endpoints hang (see `push_slots`). Push services answer well within it.
+pub const PUSH_SLOT_GRACE: Duration = Duration::from_secs(2);
 /// Login alert emails in flight over all users: 4.
 pub const MAIL_IN_FLIGHT: usize = 4;
 /// Alerts waiting per user and channel: 16; past it the user's oldest goes.

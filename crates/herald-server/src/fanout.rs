@@ -4,7 +4,9 @@
 //! a queue per user ([`Lanes`]), so a user whose push endpoints hang, or who
 //! logs in a thousand times, delays and sheds only their own alerts. Pushes
 //! go out concurrently: at most [`FanoutLimits::push_per_user`] for one user
-//! and [`FanoutLimits::push_in_flight`] in all. Email has its own lanes and
+//! and [`FanoutLimits::push_in_flight`] in all, shared by [`PushSlots`] so
+//! that other users' hanging pushes hold a slot from a waiting user for at
+//! most [`PUSH_SLOT_GRACE`]. Email has its own lanes and
 //! its own bound, so it never waits behind a push. (The Socket.IO event was
 //! stored and sent before any of this.)
 
@@ -17,10 +19,11 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::{FanoutLimits, MAX_PUSH_SUBSCRIPTIONS};
+use crate::config::{FanoutLimits, MAX_PUSH_SUBSCRIPTIONS, PUSH_SLOT_GRACE};
 use crate::lanes::{Handler, Lanes};
 use crate::mail::Mailer;
 use crate::push::{EndpointRefused, PushError, PushSender, SendOutcome};
+use crate::push_slots::{PushSlots, Slot};
 use crate::store::{Db, subscription};
 
 /// One login to tell the user about.
@@ -47,6 +50,7 @@ struct Stats {
     pushes_gone: AtomicU64,
     pushes_failed: AtomicU64,
     pushes_blocked: AtomicU64,
+    pushes_preempted: AtomicU64,
     alerts_mailed: AtomicU64,
     mails_failed: AtomicU64,
 }
@@ -63,6 +67,9 @@ pub struct FanoutSnapshot {
     pub pushes_failed: u64,
     /// Pushes not sent because the endpoint resolved to a non-public address.
     pub pushes_blocked: u64,
+    /// Pushes that had no answer within the grace while another user's push
+    /// waited for a slot, and so gave theirs up (not retried).
+    pub pushes_preempted: u64,
     /// Alerts whose pushes were dropped because their user had too many waiting.
     pub push_alerts_shed: u64,
     pub alerts_mailed: u64,
@@ -73,7 +80,7 @@ pub struct FanoutSnapshot {
 struct PushWork {
     db: Db,
     sender: PushSender,
-    in_flight: Arc<Semaphore>,
+    slots: PushSlots,
     per_user: usize,
     stats: Arc<Stats>,
 }
@@ -89,7 +96,7 @@ impl Fanout {
         let work = Arc::new(PushWork {
             db,
             sender,
-            in_flight: Arc::new(Semaphore::new(limits.push_in_flight.max(1))),
+            slots: PushSlots::new(limits.push_in_flight, PUSH_SLOT_GRACE),
             per_user: limits.push_per_user.max(1),
             stats: stats.clone(),
         });
@@ -134,6 +141,7 @@ impl Fanout {
             pushes_gone: get(&s.pushes_gone),
             pushes_failed: get(&s.pushes_failed),
             pushes_blocked: get(&s.pushes_blocked),
+            pushes_preempted: get(&s.pushes_preempted),
             push_alerts_shed: self.push.shed(),
             alerts_mailed: get(&s.alerts_mailed),
             mails_failed: get(&s.mails_failed),
@@ -203,18 +211,34 @@ async fn send_pushes(work: &Arc<PushWork>, alert: &LoginAlert) {
             let Ok(_mine) = mine.acquire_owned().await else {
                 return;
             };
-            let Ok(_slot) = work.in_flight.clone().acquire_owned().await else {
-                return;
-            };
-            push_one(&work, user_id, &sub, &payload).await;
+            let slot = work.slots.acquire(user_id).await;
+            push_one(&work, user_id, &sub, &payload, &slot).await;
         });
     }
     while pushes.join_next().await.is_some() {}
 }
 
-async fn push_one(work: &PushWork, user_id: u64, sub: &PushSubscription, payload: &[u8]) {
+async fn push_one(
+    work: &PushWork,
+    user_id: u64,
+    sub: &PushSubscription,
+    payload: &[u8],
+    slot: &Slot,
+) {
     let stats = &work.stats;
-    match work.sender.send(sub, payload).await {
+    let sent = tokio::select! {
+        sent = work.sender.send(sub, payload) => sent,
+        () = slot.preempted() => {
+            stats.pushes_preempted.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                user = user_id,
+                grace = ?PUSH_SLOT_GRACE,
+                "a push had no answer within the grace while another user's push waited; gave up its slot"
+            );
+            return;
+        }
+    };
+    match sent {
         Ok(SendOutcome::Delivered) => {
             stats.pushes_delivered.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(user = user_id, "login alert pushed");

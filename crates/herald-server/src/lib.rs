@@ -39,6 +39,7 @@ pub mod mail;
 pub mod password;
 pub mod prune;
 pub mod push;
+mod push_slots;
 pub mod rate_limit;
 pub mod sample;
 mod serve;

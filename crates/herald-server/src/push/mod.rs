@@ -1,48 +1,34 @@
-//! Web Push: message encryption (RFC 8291, `aes128gcm` of RFC 8188) and
-//! application server identification (VAPID, RFC 8292); [`sender`] posts
-//! the messages, and [`guard`] decides which addresses it may post to.
+//! Web Push: message encryption (RFC 8291, `aes128gcm` of RFC 8188) by the
+//! `web-push-native` crate, the server's identity in [`vapid`] (RFC 8292);
+//! [`sender`] posts the messages, and [`guard`] decides which addresses it
+//! may post to. What is left here is checking what browsers send.
 
 pub mod guard;
 mod sender;
+mod vapid;
 
-use std::path::Path;
-
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, NO_PAD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{GeneralPurpose, NO_PAD};
 use herald_proto::api::PushSubscription;
-use hkdf::Hkdf;
-use p256::ecdsa::SigningKey;
-use p256::ecdsa::signature::Signer;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::{PublicKey, SecretKey};
-use rand_core::{OsRng, RngCore};
-use sha2::Sha256;
+use web_push_native::p256::PublicKey;
 
 pub use guard::{EndpointGuard, EndpointRefused, PushResolver, SystemResolver};
 pub use sender::{PushSender, SendOutcome};
+pub use vapid::{VAPID_KEY_FILE, Vapid};
 
-/// The record size written in the header. One record always suffices,
-/// because the payload is capped by [`MAX_PAYLOAD`].
-const RECORD_SIZE: u32 = 4096;
-/// salt (16) + rs (4) + idlen (1) + keyid (65).
-const HEADER_LEN: usize = 16 + 4 + 1 + 65;
-const TAG_LEN: usize = 16;
-/// The most plaintext a push message can carry. Push services only promise
-/// 4096 octets of body (RFC 8030 §7.2), and the header, tag and padding
-/// delimiter take 103 of them (RFC 8291 §4). A larger payload would still fit
-/// one 4096-octet record, but FCM and Mozilla answer it with 413.
-pub const MAX_PAYLOAD: usize = RECORD_SIZE as usize - HEADER_LEN - TAG_LEN - 1;
+/// What push services promise to accept as a body (RFC 8030 §7.2).
+const PUSH_BODY_LIMIT: usize = 4096;
+/// The `aes128gcm` header (salt 16, rs 4, idlen 1, keyid 65), the AES-GCM
+/// tag (16) and the last record's delimiter (1), around a single record.
+const OVERHEAD: usize = 16 + 4 + 1 + 65 + 16 + 1;
+/// The most plaintext a push message can carry: 4096 octets of body less
+/// the 103 that the encoding adds (RFC 8291 §4). FCM and Mozilla answer a
+/// larger body with 413.
+pub const MAX_PAYLOAD: usize = PUSH_BODY_LIMIT - OVERHEAD;
 /// How long a push service may hold a message for an offline browser.
 const TTL_SECONDS: u32 = 24 * 60 * 60;
-/// Lifetime of a VAPID token; RFC 8292 §2 allows at most 24 hours.
-const JWT_LIFETIME_SECONDS: i64 = 12 * 60 * 60;
 const MAX_ENDPOINT_LEN: usize = 2048;
-/// The file in the data directory holding the private key: the base64url
-/// P-256 scalar, the same form `web-push` tools print, so a key can be moved.
-pub const VAPID_KEY_FILE: &str = "vapid-private-key";
 
 /// Browsers give keys unpadded, but some libraries pad them; accept both.
 const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -79,143 +65,10 @@ pub enum PushError {
     Refused { status: u16, body: String },
 }
 
-/// The application server's VAPID key pair (RFC 8292).
-#[derive(Clone)]
-pub struct Vapid {
-    signing: SigningKey,
-    /// The uncompressed public point, cached because every request sends it.
-    public_b64: String,
-}
-
-impl std::fmt::Debug for Vapid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vapid")
-            .field("public_key", &self.public_b64)
-            .field("private_key", &"<redacted>")
-            .finish()
-    }
-}
-
-impl Vapid {
-    /// Loads the key from `data_dir`, or makes one and stores it (mode 0600 on
-    /// Unix). The key must outlive restarts: browsers bind their subscriptions
-    /// to the public key they were given.
-    pub fn load_or_create(data_dir: &Path) -> Result<Vapid, PushError> {
-        let path = data_dir.join(VAPID_KEY_FILE);
-        let shown = path.display().to_string();
-        let io = |source| PushError::KeyFileIo {
-            path: shown.clone(),
-            source,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                warn_if_exposed(&path);
-                Vapid::from_private_key_b64(text.trim()).map_err(|reason| {
-                    PushError::KeyFileCorrupt {
-                        path: shown.clone(),
-                        reason,
-                    }
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let vapid = Vapid::generate();
-                let encoded = URL_SAFE_NO_PAD.encode(vapid.signing.to_bytes());
-                crate::fsutil::write_private(&path, format!("{encoded}\n").as_bytes())
-                    .map_err(io)?;
-                tracing::info!(path = %shown, "generated a new VAPID key pair");
-                Ok(vapid)
-            }
-            Err(source) => Err(io(source)),
-        }
-    }
-
-    /// A fresh random key pair.
-    pub fn generate() -> Vapid {
-        Vapid::from_secret(&SecretKey::random(&mut OsRng))
-    }
-
-    /// A key pair from the base64url private scalar (32 bytes).
-    fn from_private_key_b64(encoded: &str) -> Result<Vapid, String> {
-        let bytes = B64URL_LENIENT
-            .decode(encoded)
-            .map_err(|e| format!("not base64url: {e}"))?;
-        if bytes.len() != 32 {
-            return Err(format!("{} bytes instead of 32", bytes.len()));
-        }
-        let secret =
-            SecretKey::from_slice(&bytes).map_err(|_| "not a P-256 private key".to_string())?;
-        Ok(Vapid::from_secret(&secret))
-    }
-
-    fn from_secret(secret: &SecretKey) -> Vapid {
-        let public = secret.public_key().to_encoded_point(false);
-        Vapid {
-            signing: SigningKey::from(secret),
-            public_b64: URL_SAFE_NO_PAD.encode(public.as_bytes()),
-        }
-    }
-
-    /// Base64url (unpadded) of the 65-byte uncompressed public point: the
-    /// browser's `applicationServerKey`.
-    pub fn public_key_b64(&self) -> String {
-        self.public_b64.clone()
-    }
-
-    /// The `Authorization` header for a push to `endpoint`:
-    /// `vapid t=<ES256 JWT>, k=<public key>`, the JWT valid for 12 hours.
-    pub fn authorization(&self, endpoint: &str, subject: &str) -> Result<String, PushError> {
-        self.authorization_for(&parse_endpoint(endpoint)?, subject)
-    }
-
-    fn authorization_for(&self, url: &reqwest::Url, subject: &str) -> Result<String, PushError> {
-        let exp = chrono::Utc::now().timestamp() + JWT_LIFETIME_SECONDS;
-        Ok(format!(
-            "vapid t={}, k={}",
-            self.jwt(url, subject, exp)?,
-            self.public_b64
-        ))
-    }
-
-    fn jwt(&self, url: &reqwest::Url, subject: &str, exp: i64) -> Result<String, PushError> {
-        // RFC 8292 §2: the audience is the push service's origin, not the
-        // endpoint, so one token is good for every subscription it holds.
-        let claims = serde_json::json!({
-            "aud": url.origin().ascii_serialization(),
-            "exp": exp,
-            "sub": subject,
-        });
-        let claims = serde_json::to_vec(&claims).map_err(|e| PushError::Crypto(e.to_string()))?;
-        let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
-        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
-        // ES256 wants the raw r || s form, not DER (RFC 7518 §3.4).
-        let signature: p256::ecdsa::Signature = self.signing.sign(signing_input.as_bytes());
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        ))
-    }
-}
-
-/// A key file others can read is worth a warning, not a refusal: the operator
-/// may have a reason, and refusing would take push down.
-fn warn_if_exposed(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(path = %path.display(), "the VAPID private key is readable by other users");
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
 /// A subscription's keys, checked.
 struct UaKeys {
     public: PublicKey,
-    auth: [u8; 16],
+    auth: web_push_native::Auth,
 }
 
 /// The endpoint as a URL, if it is one a push may go to: http(s), a host,
@@ -268,7 +121,10 @@ fn parse_keys(sub: &PushSubscription) -> Result<UaKeys, PushError> {
     let auth: [u8; 16] = auth
         .try_into()
         .map_err(|v: Vec<u8>| bad("auth", format!("{} bytes instead of 16", v.len())))?;
-    Ok(UaKeys { public, auth })
+    Ok(UaKeys {
+        public,
+        auth: web_push_native::Auth::from(auth),
+    })
 }
 
 /// Checks a subscription as a browser would send it: an http(s) endpoint, a
@@ -279,85 +135,34 @@ pub fn validate_subscription(sub: &PushSubscription) -> Result<(), PushError> {
 }
 
 /// Encrypts `payload` for `sub` (RFC 8291): the whole `aes128gcm` body, with
-/// a fresh ephemeral key and salt.
+/// a fresh ephemeral key and salt, as one record whose size is the payload's
+/// own (`rs` = length + 17) rather than a padded 4096.
 pub fn encrypt(payload: &[u8], sub: &PushSubscription) -> Result<Vec<u8>, PushError> {
     let keys = parse_keys(sub)?;
-    let ephemeral = SecretKey::random(&mut OsRng);
-    let mut salt = [0u8; 16];
-    OsRng.fill_bytes(&mut salt);
-    encrypt_with(payload, &keys, &ephemeral, &salt)
-}
-
-/// The deterministic core of [`encrypt`], so a test can fix the ephemeral key
-/// and salt the way RFC 8291 Appendix A does.
-fn encrypt_with(
-    payload: &[u8],
-    ua: &UaKeys,
-    ephemeral: &SecretKey,
-    salt: &[u8; 16],
-) -> Result<Vec<u8>, PushError> {
     if payload.len() > MAX_PAYLOAD {
         return Err(PushError::PayloadTooLarge {
             len: payload.len(),
             max: MAX_PAYLOAD,
         });
     }
-    let crypto = |what: &str| PushError::Crypto(what.to_string());
-    let as_public = ephemeral.public_key().to_encoded_point(false);
-    let ua_public = ua.public.to_encoded_point(false);
-    let shared = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), ua.public.as_affine());
-
-    // RFC 8291 §3.3: mix the ECDH secret with the auth secret, binding both keys.
-    let mut ikm = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(&ua.auth), shared.raw_secret_bytes())
-        .expand_multi_info(
-            &[
-                b"WebPush: info\0",
-                ua_public.as_bytes(),
-                as_public.as_bytes(),
-            ],
-            &mut ikm,
-        )
-        .map_err(|_| crypto("IKM derivation"))?;
-    // RFC 8188 §2.2-2.3: content key and nonce from the salt.
-    let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
-    let mut cek = [0u8; 16];
-    let mut nonce = [0u8; 12];
-    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
-        .map_err(|_| crypto("CEK derivation"))?;
-    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
-        .map_err(|_| crypto("nonce derivation"))?;
-
-    // A single, hence last, record: plaintext then the 0x02 delimiter, no padding.
-    // Its sequence number is 0, so the nonce is used as derived.
-    let mut record = Vec::with_capacity(payload.len() + 1 + TAG_LEN);
-    record.extend_from_slice(payload);
-    record.push(0x02);
-    Aes128Gcm::new_from_slice(&cek)
-        .map_err(|_| crypto("AES key"))?
-        .encrypt_in_place(&Nonce::from(nonce), b"", &mut record)
-        .map_err(|_| crypto("AES-GCM"))?;
-
-    let mut body = Vec::with_capacity(HEADER_LEN + record.len());
-    body.extend_from_slice(salt);
-    body.extend_from_slice(&RECORD_SIZE.to_be_bytes());
-    body.push(65);
-    body.extend_from_slice(as_public.as_bytes());
-    body.extend_from_slice(&record);
-    Ok(body)
+    web_push_native::encrypt(payload.to_vec(), &keys.public, &keys.auth)
+        .map_err(|e| PushError::Crypto(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use herald_proto::api::PushKeys;
+    use web_push_native::p256::SecretKey;
+    use web_push_native::p256::elliptic_curve::sec1::ToEncodedPoint;
 
     // RFC 8291 Appendix A.
     const UA_PUBLIC: &str =
         "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const UA_PRIVATE: &str = "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94";
     const AS_PRIVATE: &str = "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw";
     const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
-    const SALT: &str = "DGv6ra1nlYgDCS1FRnbzlw";
     const PLAINTEXT: &[u8] = b"When I grow up, I want to be a watermelon";
     const BODY: &str = "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN";
 
@@ -375,14 +180,27 @@ mod tests {
         B64URL_LENIENT.decode(text).unwrap_or_default()
     }
 
+    /// The RFC's user agent, who can read what is encrypted for [`UA_PUBLIC`].
+    fn ua_decrypt(body: Vec<u8>) -> Option<Vec<u8>> {
+        let secret = SecretKey::from_slice(&b64(UA_PRIVATE)).ok()?;
+        let auth: [u8; 16] = b64(AUTH).try_into().ok()?;
+        let auth = web_push_native::Auth::from(auth);
+        web_push_native::decrypt(body, &secret, &auth).ok()
+    }
+
     #[test]
-    fn reproduces_the_rfc_8291_example() -> Result<(), PushError> {
-        let keys = parse_keys(&sub(UA_PUBLIC, AUTH))?;
-        let ephemeral = SecretKey::from_slice(&b64(AS_PRIVATE))
+    fn the_rfc_8291_user_agent_reads_our_messages() -> Result<(), PushError> {
+        // The example's keys are the ones the test uses.
+        let ua = SecretKey::from_slice(&b64(UA_PRIVATE))
             .map_err(|e| PushError::Crypto(e.to_string()))?;
-        let salt: [u8; 16] = b64(SALT).try_into().unwrap_or_default();
-        let body = encrypt_with(PLAINTEXT, &keys, &ephemeral, &salt)?;
-        assert_eq!(URL_SAFE_NO_PAD.encode(&body), BODY);
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(ua.public_key().to_encoded_point(false).as_bytes()),
+            UA_PUBLIC
+        );
+        // And the crate reads the RFC's own message, sent by another party.
+        assert_eq!(ua_decrypt(b64(BODY)).as_deref(), Some(PLAINTEXT));
+        let body = encrypt(PLAINTEXT, &sub(UA_PUBLIC, AUTH))?;
+        assert_eq!(ua_decrypt(body).as_deref(), Some(PLAINTEXT));
         Ok(())
     }
 
@@ -391,8 +209,10 @@ mod tests {
         let s = sub(UA_PUBLIC, AUTH);
         let (a, b) = (encrypt(b"hello", &s)?, encrypt(b"hello", &s)?);
         assert_ne!(a, b, "salt and ephemeral key must be fresh each time");
-        assert_eq!(a.len(), HEADER_LEN + 5 + 1 + TAG_LEN);
-        assert_eq!(&a[16..20], &4096u32.to_be_bytes());
+        assert_ne!(a[..16], b[..16], "a fresh salt");
+        assert_eq!(a.len(), OVERHEAD + 5);
+        // One record of exactly the payload, delimiter and tag.
+        assert_eq!(&a[16..20], &(5u32 + 17).to_be_bytes());
         assert_eq!(a[20], 65);
         assert_eq!(a[21], 0x04);
         Ok(())
@@ -416,14 +236,16 @@ mod tests {
     }
 
     #[test]
-    fn oversized_payloads_are_refused() {
+    fn oversized_payloads_are_refused() -> Result<(), PushError> {
         let s = sub(UA_PUBLIC, AUTH);
-        assert!(encrypt(&vec![b'x'; MAX_PAYLOAD], &s).is_ok());
+        let largest = encrypt(&vec![b'x'; MAX_PAYLOAD], &s)?;
+        assert_eq!(largest.len(), PUSH_BODY_LIMIT, "fills the promised body");
         assert!(matches!(
             encrypt(&vec![b'x'; MAX_PAYLOAD + 1], &s),
             Err(PushError::PayloadTooLarge { len, max: MAX_PAYLOAD }) if len == MAX_PAYLOAD + 1
         ));
         assert_eq!(MAX_PAYLOAD, 3993);
+        Ok(())
     }
 
     #[test]
