@@ -251,18 +251,21 @@ async fn close_sockets(state: &AppState, sid: &str) {
 /// `{}` or nothing signs out by the bearer token alone; anything else that
 /// is not `{"refreshToken": "..."}` is 400 `malformed_json`. Pure, so it can
 /// be fuzzed.
+///
+/// Read as an object by hand: a derived struct would also take the array
+/// `["token"]` as `{"refreshToken": "token"}` (found by fuzzing).
 pub fn logout_refresh_token(body: &[u8]) -> Result<Option<String>, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct LogoutBody {
-        refresh_token: Option<String>,
-    }
+    let malformed = || ApiError::MalformedJson("expected {\"refreshToken\": \"...\"}".into());
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice::<LogoutBody>(body)
-        .map(|b| b.refresh_token)
-        .map_err(|_| ApiError::MalformedJson("expected {\"refreshToken\": \"...\"}".into()))
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|_| malformed())?;
+    match object.get("refreshToken") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(token)) => Ok(Some(token.clone())),
+        Some(_) => Err(malformed()),
+    }
 }
 
 /// Signs a session out: by its access token, its refresh token, or both.
@@ -410,7 +413,16 @@ mod tests {
             logout_refresh_token(br#"{"refreshToken": "r"}"#).ok(),
             Some(Some("r".to_owned()))
         );
-        for bad in [&b"null"[..], b"[]", b"{\"refreshToken\": 1}", b"\xff"] {
+        // An array is not an object, though serde's derive would read
+        // `["r"]` as one.
+        for bad in [
+            &b"null"[..],
+            b"[]",
+            b"[\"r\"]",
+            b"[\"\"]",
+            b"{\"refreshToken\": 1}",
+            b"\xff",
+        ] {
             assert!(matches!(
                 logout_refresh_token(bad),
                 Err(ApiError::MalformedJson(_))
