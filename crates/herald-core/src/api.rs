@@ -13,6 +13,9 @@ use url::Url;
 
 use crate::secret::Tokens;
 
+pub mod page;
+pub use page::{Page, parse_page};
+
 /// How long any one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -67,13 +70,6 @@ pub struct UserInfo {
     pub email: String,
     pub name: Option<String>,
     pub role: Option<String>,
-}
-
-/// One page of catch-up: raw items (decoded by [`crate::event::decode`]).
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Value>,
-    pub has_more: bool,
 }
 
 /// A client of one server.
@@ -168,7 +164,7 @@ impl Api {
     }
 
     /// `GET /api/notifications?after=&limit=`; [`ApiError::Unsupported`] on a
-    /// server without catch-up.
+    /// server without catch-up. The page holds at most `limit` items ([`parse_page`]).
     pub async fn catch_up(&self, token: &str, after: u64, limit: u32) -> Result<Page, ApiError> {
         let mut url = self.url("/api/notifications");
         url.query_pairs_mut()
@@ -176,21 +172,7 @@ impl Api {
             .append_pair("limit", &limit.to_string());
         let response = self.send(self.http.get(url).bearer_auth(token)).await?;
         match response.status().as_u16() {
-            200 => {
-                let body: Value = json_body(response).await?;
-                let items = body
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .ok_or_else(|| {
-                        ApiError::BadAnswer("catch-up answer without an items array".into())
-                    })?;
-                let has_more = body
-                    .get("hasMore")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                Ok(Page { items, has_more })
-            }
+            200 => parse_page(&capped_body(response, MAX_ANSWER_BYTES).await?, limit),
             401 => Err(ApiError::SessionExpired),
             404 | 405 => Err(ApiError::Unsupported("catch-up")),
             _ => Err(server_error(response).await),

@@ -4,14 +4,35 @@
 //! shapes (`order_update` is only `{orderId, status}`), so missing titles and
 //! messages are written from the data. Anything that is not an object, or has
 //! no text at all, is refused with a [`DecodeError`] that the engine counts.
+//!
+//! Every field has a cap, so a hostile or broken server cannot fill the
+//! inbox, the toasts or the logs with megabytes per event. An event over a
+//! cap is still kept (an event must never be lost for one oversized field):
+//! text is cut, a field that cannot be cut meaningfully (a link, the data) is
+//! dropped, and [`Incoming::truncated`] says so.
 
 use herald_proto::{EventType, Severity};
 use serde_json::{Map, Value};
 
-/// Longest title kept; longer ones are cut with an ellipsis.
+/// Longest title kept, in characters; longer ones are cut with an ellipsis.
 pub const MAX_TITLE: usize = 200;
-/// Longest message kept.
+/// Longest message kept, in characters.
 pub const MAX_MESSAGE: usize = 2000;
+/// Longest type kept, in bytes; a longer one is cut. The contract's longest
+/// is 18 (`login_notification`); 64 leaves room for other servers' names
+/// while keeping a hostile one short in rule lookups, summaries and logs.
+pub const MAX_KIND: usize = 64;
+/// Longest link kept, in bytes: herald-server's own cap on an event's `url`.
+/// A longer one is dropped, not cut: a cut link leads somewhere else.
+pub const MAX_URL: usize = 2048;
+/// Longest `createdAt` looked at, in bytes. RFC 3339 with nanoseconds and an
+/// offset is 35; a longer one (chrono reads any number of fraction digits)
+/// is treated like an unreadable one: the time it arrived is used instead.
+pub const MAX_CREATED_AT: usize = 64;
+/// Largest `data` kept, in bytes of compact JSON: herald-server refuses an
+/// event body over 64 KiB, so its events always fit; larger data is dropped
+/// (replaced by `{}`), since a cut JSON value means nothing.
+pub const MAX_DATA: usize = 64 * 1024;
 
 /// An event as received, before it has an inbox id.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +49,7 @@ pub struct Incoming {
     pub data: Value,
     /// Read on another device (catch-up items carry it; live events are unread).
     pub read: bool,
-    /// Whether the title or message was cut to fit.
+    /// Whether a field was cut or dropped to fit its cap (`MAX_*`).
     pub truncated: bool,
 }
 
@@ -55,12 +76,12 @@ const ENVELOPE_KEYS: &[&str] = &[
 
 /// Decodes one Socket.IO event (or catch-up item) named `event`.
 pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
+    // The name goes into errors and logs: it is capped like a type.
+    let name = || cut_bytes(event, MAX_KIND).to_owned();
     let Some(object) = payload.as_object() else {
-        return Err(DecodeError::NotAnObject {
-            event: event.to_owned(),
-        });
+        return Err(DecodeError::NotAnObject { event: name() });
     };
-    let kind = text(object, "type").unwrap_or_else(|| event.to_owned());
+    let (kind, cut_kind) = clean_kind(&text(object, "type").unwrap_or_else(|| event.to_owned()));
     let data = match object.get("data") {
         Some(Value::Object(data)) => Value::Object(data.clone()),
         _ => Value::Object(
@@ -71,14 +92,17 @@ pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
                 .collect(),
         ),
     };
+    let (data, cut_data) = if fits(&data, MAX_DATA) {
+        (data, false)
+    } else {
+        (Value::Object(Map::new()), true)
+    };
     let known = EventType::parse(&kind);
     let (default_title, default_message) = known.map(|k| describe(k, &data)).unwrap_or_default();
     let title = text(object, "title").or(default_title);
     let message = text(object, "message").or(default_message);
     if title.is_none() && message.is_none() {
-        return Err(DecodeError::NoText {
-            event: event.to_owned(),
-        });
+        return Err(DecodeError::NoText { event: name() });
     }
     let (title, cut_title) = clean(
         &title.unwrap_or_else(|| kind.replace('_', " ")),
@@ -86,6 +110,7 @@ pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
         false,
     );
     let (message, cut_message) = clean(&message.unwrap_or_default(), MAX_MESSAGE, true);
+    let (url, cut_url) = link(text(object, "url"));
     let severity = object
         .get("severity")
         .and_then(|s| serde_json::from_value(s.clone()).ok())
@@ -96,17 +121,73 @@ pub fn decode(event: &str, payload: &Value) -> Result<Incoming, DecodeError> {
         kind,
         title,
         message,
-        url: text(object, "url"),
+        url,
         severity,
         created_at: text(object, "createdAt")
+            .filter(|t| t.len() <= MAX_CREATED_AT)
             .filter(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
             .unwrap_or_else(|| {
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             }),
         data,
         read: object.get("read").and_then(Value::as_bool).unwrap_or(false),
-        truncated: cut_title || cut_message,
+        truncated: cut_kind || cut_title || cut_message || cut_url || cut_data,
     })
+}
+
+/// The type with control characters blanked (it can reach a summary toast)
+/// and cut to [`MAX_KIND`] bytes; whether it was cut.
+fn clean_kind(kind: &str) -> (String, bool) {
+    let cut = cut_bytes(kind, MAX_KIND);
+    let cleaned = cut
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    (cleaned, cut.len() < kind.len())
+}
+
+/// The link, if it is one Herald could ever open: at most [`MAX_URL`] bytes,
+/// no control characters, and http(s) or relative (the opener resolves a
+/// relative link against the server's origin, which the seed's servers rely
+/// on). Whether it was dropped for its length.
+fn link(url: Option<String>) -> (Option<String>, bool) {
+    let Some(url) = url else {
+        return (None, false);
+    };
+    if url.len() > MAX_URL {
+        return (None, true);
+    }
+    let web = match url::Url::parse(&url) {
+        Ok(absolute) => matches!(absolute.scheme(), "http" | "https"),
+        Err(url::ParseError::RelativeUrlWithoutBase) => true,
+        Err(_) => false,
+    };
+    let ok = web && !url.chars().any(char::is_control);
+    (ok.then_some(url), false)
+}
+
+/// Whether `value` is at most `max` bytes as compact JSON; the writing stops
+/// at the cap, so a huge value costs no copy.
+fn fits(value: &Value, max: usize) -> bool {
+    struct Budget(usize);
+    impl std::io::Write for Budget {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self
+                .0
+                .checked_sub(buf.len())
+                .ok_or_else(|| std::io::Error::other("over the cap"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Budget(max), value).is_ok()
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character.
+fn cut_bytes(s: &str, max: usize) -> &str {
+    &s[..s.floor_char_boundary(max)]
 }
 
 fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
@@ -283,5 +364,109 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(item.server_id, Some(17));
         assert!(chrono::DateTime::parse_from_rfc3339(&item.created_at).is_ok());
+    }
+
+    #[test]
+    fn a_long_type_is_cut_on_a_character_and_blanked_of_controls() {
+        let item = decode("x", &json!({"type": "€".repeat(100), "title": "t"}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(item.kind.len() <= MAX_KIND, "{}", item.kind.len());
+        assert_eq!(item.kind, "€".repeat(MAX_KIND / 3));
+        assert!(item.truncated);
+        // The event name stands in for a missing type, and is capped too.
+        let name = format!("a\u{7}{}", "b".repeat(500));
+        let item = decode(&name, &json!({"title": "t"})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(item.kind.len(), MAX_KIND);
+        assert!(item.kind.starts_with("a b"), "{:?}", item.kind);
+        let Err(DecodeError::NoText { event }) = decode(&name, &json!({})) else {
+            panic!("an event without text is refused");
+        };
+        assert!(event.len() <= MAX_KIND);
+        let fine = decode("x", &json!({"type": "a".repeat(MAX_KIND), "title": "t"}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!fine.truncated);
+    }
+
+    #[test]
+    fn a_link_too_long_is_dropped_and_the_event_kept() {
+        let at_cap = format!("https://example.com/{}", "a".repeat(MAX_URL - 20));
+        assert_eq!(at_cap.len(), MAX_URL);
+        let item =
+            decode("x", &json!({"title": "t", "url": at_cap})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(item.url.as_deref(), Some(at_cap.as_str()));
+        assert!(!item.truncated);
+        let over = format!("{at_cap}a");
+        let item =
+            decode("x", &json!({"title": "t", "url": over})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((item.url, item.truncated), (None, true));
+        assert_eq!(item.title, "t");
+    }
+
+    #[test]
+    fn only_web_and_relative_links_are_kept() {
+        let url_of = |url: &str| {
+            decode("x", &json!({"title": "t", "url": url}))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .url
+        };
+        for kept in [
+            "https://example.com/a",
+            "http://127.0.0.1:3000/x",
+            "/orders/1",
+            "orders/1?x=1",
+        ] {
+            assert_eq!(url_of(kept).as_deref(), Some(kept));
+        }
+        for dropped in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "data:text/html,x",
+            "https://example.com/a\u{0}b",
+            "/a\nb",
+            "http://[::1",
+        ] {
+            assert_eq!(url_of(dropped), None, "{dropped:?}");
+        }
+    }
+
+    #[test]
+    fn an_overlong_timestamp_is_replaced_by_the_arrival_time() {
+        // chrono reads it (any number of fraction digits), the cap does not.
+        let long = format!("2020-01-01T00:00:00.{}Z", "0".repeat(MAX_CREATED_AT));
+        assert!(chrono::DateTime::parse_from_rfc3339(&long).is_ok());
+        let item = decode("x", &json!({"title": "t", "createdAt": long}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(item.created_at.len() <= MAX_CREATED_AT);
+        assert!(!item.created_at.starts_with("2020"), "{}", item.created_at);
+        let nanos = "2020-01-01T00:00:00.123456789+05:30";
+        let item = decode("x", &json!({"title": "t", "createdAt": nanos}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(item.created_at, nanos);
+    }
+
+    #[test]
+    fn data_over_the_cap_is_dropped_and_the_event_kept() {
+        let big = json!({"title": "t", "data": {"blob": "x".repeat(MAX_DATA)}});
+        let item = decode("notification", &big).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(item.data, json!({}));
+        assert!(item.truncated);
+        assert_eq!(item.title, "t");
+        // A seed-style payload's data is the rest of the object: capped too.
+        let seed = json!({"orderId": "o1", "status": "shipped", "notes": "x".repeat(MAX_DATA)});
+        let item = decode("order_update", &seed).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((item.data, item.truncated), (json!({}), true));
+        assert_eq!(item.title, "Order update");
+        // Just under the cap stays whole: `{"blob":"…"}` is 11 bytes more.
+        let blob = "x".repeat(MAX_DATA - 11);
+        let item = decode(
+            "notification",
+            &json!({"title": "t", "data": {"blob": blob}}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            item.data["blob"].as_str().map(str::len),
+            Some(MAX_DATA - 11)
+        );
+        assert!(!item.truncated);
     }
 }

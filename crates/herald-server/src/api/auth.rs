@@ -41,13 +41,7 @@ pub async fn login(
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let ip = peer.ip();
-    let email = body.email.trim().to_owned();
-    if email.len() > MAX_EMAIL {
-        return Err(ApiError::bad_input(
-            "email_too_long",
-            format!("an email address has at most {MAX_EMAIL} bytes"),
-        ));
-    }
+    let email = login_email(&body)?.to_owned();
     // Reserved before anything is checked: concurrent guesses count at once.
     let attempt = state
         .limiter
@@ -109,6 +103,20 @@ pub async fn login(
     let info = login_info(ip, user_agent, state.geoip.as_deref(), chrono::Utc::now());
     announce_login(&state, &user, &login_id, info).await;
     Ok(Json(response))
+}
+
+/// The email a login is judged by: trimmed, and refused (400
+/// `email_too_long`) past [`MAX_EMAIL`] bytes before the limiter or a hash
+/// sees it. Pure, so it can be fuzzed.
+pub fn login_email(body: &LoginRequest) -> Result<&str, ApiError> {
+    let email = body.email.trim();
+    if email.len() > MAX_EMAIL {
+        return Err(ApiError::bad_input(
+            "email_too_long",
+            format!("an email address has at most {MAX_EMAIL} bytes"),
+        ));
+    }
+    Ok(email)
 }
 
 /// Creates the session and its first token pair.
@@ -239,6 +247,27 @@ async fn close_sockets(state: &AppState, sid: &str) {
     }
 }
 
+/// The refresh token a logout body names, if any. The body is optional:
+/// `{}` or nothing signs out by the bearer token alone; anything else that
+/// is not `{"refreshToken": "..."}` is 400 `malformed_json`. Pure, so it can
+/// be fuzzed.
+///
+/// Read as an object by hand: a derived struct would also take the array
+/// `["token"]` as `{"refreshToken": "token"}` (found by fuzzing).
+pub fn logout_refresh_token(body: &[u8]) -> Result<Option<String>, ApiError> {
+    let malformed = || ApiError::MalformedJson("expected {\"refreshToken\": \"...\"}".into());
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|_| malformed())?;
+    match object.get("refreshToken") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(token)) => Ok(Some(token.clone())),
+        Some(_) => Err(malformed()),
+    }
+}
+
 /// Signs a session out: by its access token, its refresh token, or both.
 ///
 /// An expired access token still names its session (its signature is
@@ -250,19 +279,7 @@ pub async fn logout(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    // The body is optional: `{}` or nothing signs out by the bearer token alone.
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct LogoutBody {
-        refresh_token: Option<String>,
-    }
-    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<LogoutBody>(&body)
-            .map_err(|_| ApiError::MalformedJson("expected {\"refreshToken\": \"...\"}".into()))?
-            .refresh_token
-    };
+    let refresh_token = logout_refresh_token(&body)?;
     let mut sessions = Vec::new();
     if let Some(token) = bearer(&headers) {
         match state.keys.verify_ignoring_expiry(token) {
@@ -361,4 +378,55 @@ pub async fn vapid_public_key(State(state): State<AppState>) -> Json<VapidPublic
     Json(VapidPublicKey {
         public_key: state.vapid.public_key_b64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_email_is_trimmed_and_capped_in_bytes() {
+        let body = |email: &str| LoginRequest {
+            email: email.into(),
+            password: "p".into(),
+        };
+        let at_cap = format!("{}@x", "a".repeat(MAX_EMAIL - 2));
+        let padded = body(&format!("  {at_cap}\n"));
+        assert_eq!(login_email(&padded).ok(), Some(at_cap.as_str()));
+        // 127 two-byte characters are 254 bytes; one more is over.
+        let wide = body(&"é".repeat(MAX_EMAIL / 2 + 1));
+        assert!(matches!(
+            login_email(&wide),
+            Err(ApiError::BadInput {
+                code: "email_too_long",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_logout_body_is_optional_but_never_guessed() {
+        for empty in [&b""[..], b" \n", b"{}"] {
+            assert_eq!(logout_refresh_token(empty).ok(), Some(None));
+        }
+        assert_eq!(
+            logout_refresh_token(br#"{"refreshToken": "r"}"#).ok(),
+            Some(Some("r".to_owned()))
+        );
+        // An array is not an object, though serde's derive would read
+        // `["r"]` as one.
+        for bad in [
+            &b"null"[..],
+            b"[]",
+            b"[\"r\"]",
+            b"[\"\"]",
+            b"{\"refreshToken\": 1}",
+            b"\xff",
+        ] {
+            assert!(matches!(
+                logout_refresh_token(bad),
+                Err(ApiError::MalformedJson(_))
+            ));
+        }
+    }
 }

@@ -20,6 +20,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use extract::Json;
 
+// The checks a request body meets before anything is stored or hashed, as
+// pure functions: the fuzz targets (fuzz/) drive them with arbitrary bodies.
+pub use auth::{MAX_EMAIL, login_email, logout_refresh_token};
+pub use event::{MAX_MESSAGE, MAX_TITLE, MAX_URL, validate as validate_event};
+
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
