@@ -75,6 +75,16 @@ if ! command -v tauri-driver >/dev/null && [[ ! -x $cargo_bin/tauri-driver ]]; t
   cargo install tauri-driver --version '^2' --locked --quiet
 fi
 
+# scripts/fuzz.sh: the nightly toolchain (libFuzzer's instrumentation) and cargo-fuzz.
+if command -v rustup >/dev/null && ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "setup: installing the nightly toolchain (for the fuzzers)" >&2
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null && [[ ! -x $cargo_bin/cargo-fuzz ]]; then
+  echo "setup: installing cargo-fuzz (cargo install)" >&2
+  cargo install cargo-fuzz --locked --quiet
+fi
+
 lock=packaging/cli/package-lock.json
 installed=packaging/cli/node_modules/.package-lock.json
 if [[ ! -f $installed || $lock -nt $installed ]]; then

@@ -30,3 +30,7 @@ scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast
 # The binary the workspace build made: `cargo run -p herald-bench` would
 # resolve features for that one package and build its dependencies again.
 scripts/desktop-session.sh "${CARGO_TARGET_DIR:-target}/debug/herald-bench" smoke
+# Each fuzz target (fuzz/: event decoding, the catch-up page, the server's
+# JSON bodies) for 30 s from the committed corpus; a crash fails the run.
+# scripts/fuzz.sh alone runs them longer (FUZZ_SECONDS).
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
