@@ -285,29 +285,39 @@ async fn a_user_signs_in_sees_an_order_reads_it_and_watches_the_connection() {
         .wait_text("#details-message", |t| t.contains("ord_1001"))
         .await;
 
-    // Ctrl+W closes the window as a user closes it: the window's process
-    // ends (WebKit with it), and the agent stays.
+    // Ctrl+W closes the window as a user closes it. WebDriver key codes:
+    // U+E009 is Control (held until U+E000 releases it).
+    close_by_key(driver, "#details-close", "\u{E009}w\u{E000}", agent.pid).await;
+}
+
+/// Types `keys` into the element at `css` and waits for the window's
+/// process to end (WebKit with it) while the agent stays.
+async fn close_by_key(driver: TauriDriver, css: &str, keys: &str, agent_pid: u32) {
     let app = driver.app_pid().await;
-    let focused = driver.wait_visible("#details-close").await;
-    // WebDriver key codes: U+E009 is Control (held until U+E000 releases it).
-    // The window may close before WebKitWebDriver answers the command, which
-    // then fails: the process ending below is what is checked.
+    let target = driver.wait_visible(css).await;
+    // The window may be gone before WebKitWebDriver answers: its answer is
+    // no evidence either way; the process ending is.
     let _ = driver
         .command(
             reqwest::Method::POST,
-            &format!("/element/{}/value", focused.id),
-            Some(json!({ "text": "\u{E009}w\u{E000}" })),
+            &format!("/element/{}/value", target.id),
+            Some(json!({ "text": keys })),
         )
         .await;
-    wait_for("Ctrl+W to end the window's process", WAIT, || async {
-        (!proc::is_running(app)).then_some(())
-    })
+    wait_for(
+        &format!("{keys:?} to end the window's process"),
+        WAIT,
+        || async { (!proc::is_running(app)).then_some(()) },
+    )
     .await;
     assert!(
-        proc::is_running(agent.pid),
+        proc::is_running(agent_pid),
         "closing the window stopped the agent"
     );
-    driver.quit().await;
+    // The session has lost its browser: end what is left of it.
+    tokio::time::timeout(Duration::from_secs(30), driver.quit())
+        .await
+        .expect("quit");
 }
 
 /// Invokes `command` with no arguments from the page: "allowed", or
@@ -419,30 +429,8 @@ async fn settings_persist_across_a_restart() {
         file.contains("06:45"),
         "the refused value was saved: {file}"
     );
-    // Escape closes the window, and with it the window's process.
-    let app = driver.app_pid().await;
-    let save = driver.find("#settings-save").await;
-    // The window may be gone before WebKitWebDriver answers: its answer is
-    // no evidence either way; the process ending is.
-    let _ = driver
-        .command(
-            reqwest::Method::POST,
-            &format!("/element/{}/value", save.id),
-            Some(json!({ "text": "\u{E00C}" })),
-        )
-        .await;
-    wait_for("Escape to end the window's process", WAIT, || async {
-        (!proc::is_running(app)).then_some(())
-    })
-    .await;
-    assert!(
-        proc::is_running(agent.pid),
-        "closing the window stopped the agent"
-    );
-    // The session has lost its browser: end what is left of it.
-    tokio::time::timeout(Duration::from_secs(30), driver.quit())
-        .await
-        .expect("quit");
+    // Escape (U+E00C) closes the window, and with it the window's process.
+    close_by_key(driver, "#settings-save", "\u{E00C}", agent.pid).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

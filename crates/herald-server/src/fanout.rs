@@ -232,7 +232,7 @@ async fn push_one(
             let before = stats.pushes_preempted.fetch_add(1, Ordering::Relaxed);
             // Under an attack this happens dozens of times a second: log the
             // first and then every 1,000th; /healthz has the exact count.
-            if before % 1000 == 0 {
+            if before.is_multiple_of(1000) {
                 tracing::warn!(
                     user = user_id,
                     grace = ?PUSH_SLOT_GRACE,

@@ -18,7 +18,6 @@ use herald_proto::api::{PushSubscription, Role};
 use herald_server::config::MAX_PUSH_SUBSCRIPTIONS;
 use push_net::Listener;
 use push_receiver::PushReceiver;
-use serde_json::Value;
 use smtp_receiver::SmtpReceiver;
 use support::{Account, TestServer, WAIT};
 
@@ -48,19 +47,6 @@ async fn subscribe_to_hole(
     token
 }
 
-/// The push for `login_id`, skipping any for earlier logins; `None` once
-/// `deadline` is reached.
-async fn push_for(receiver: &mut PushReceiver, login_id: &str, deadline: Instant) -> Option<Value> {
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let pushed = receiver.next(left).await?;
-        let payload: Value = serde_json::from_slice(&pushed.plaintext).ok()?;
-        if payload["data"]["loginId"] == login_id {
-            return Some(payload);
-        }
-    }
-}
-
 #[tokio::test]
 async fn another_users_hanging_endpoints_do_not_delay_an_alert() {
     let mut receiver = PushReceiver::start().await;
@@ -86,7 +72,7 @@ async fn another_users_hanging_endpoints_do_not_delay_an_alert() {
     let started = Instant::now();
     let login = server.login(&alice).await;
     let login_id = login.login_id.expect("loginId");
-    let pushed = push_for(&mut receiver, &login_id, started + WAIT).await;
+    let pushed = receiver.push_for_login(&login_id, started + WAIT).await;
     let delay = started.elapsed();
     assert!(pushed.is_some(), "Alice's alert never came");
     assert!(

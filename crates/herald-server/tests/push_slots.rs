@@ -18,7 +18,6 @@ use herald_server::config::{
 };
 use push_net::Listener;
 use push_receiver::PushReceiver;
-use serde_json::Value;
 use support::{Account, TestServer, WAIT};
 
 /// Three times the accounts it takes, at their per-user share, to hold every
@@ -35,19 +34,6 @@ const MAX_DELAY: Duration = PUSH_SLOT_GRACE.saturating_add(Duration::from_secs(1
 async fn subscribe(server: &TestServer, token: &str, sub: &PushSubscription) {
     let (status, body) = server.subscribe_push(token, sub).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// The push for `login_id`, skipping any for earlier logins; `None` once
-/// `deadline` is reached.
-async fn push_for(receiver: &mut PushReceiver, login_id: &str, deadline: Instant) -> Option<Value> {
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let pushed = receiver.next(left).await?;
-        let payload: Value = serde_json::from_slice(&pushed.plaintext).ok()?;
-        if payload["data"]["loginId"] == login_id {
-            return Some(payload);
-        }
-    }
 }
 
 #[tokio::test]
@@ -89,7 +75,7 @@ async fn accounts_holding_every_push_slot_delay_another_users_alert_only_briefly
 
     let started = Instant::now();
     let login_id = server.login(&alice).await.login_id.expect("loginId");
-    let pushed = push_for(&mut receiver, &login_id, started + WAIT).await;
+    let pushed = receiver.push_for_login(&login_id, started + WAIT).await;
     let delay = started.elapsed();
     assert!(pushed.is_some(), "Alice's alert never came");
     eprintln!("alert delay behind {HOLDERS} accounts holding every push slot: {delay:?}");

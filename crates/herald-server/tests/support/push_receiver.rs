@@ -172,6 +172,23 @@ impl PushReceiver {
             .flatten()
     }
 
+    /// The decrypted JSON payload of the push for the login `login_id`,
+    /// skipping pushes for other logins; `None` once `deadline` is reached.
+    pub async fn push_for_login(
+        &mut self,
+        login_id: &str,
+        deadline: std::time::Instant,
+    ) -> Option<serde_json::Value> {
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let pushed = self.next(left).await?;
+            let payload: serde_json::Value = serde_json::from_slice(&pushed.plaintext).ok()?;
+            if payload["data"]["loginId"] == login_id {
+                return Some(payload);
+            }
+        }
+    }
+
     /// The next refused push, or `None` after `timeout`.
     pub async fn next_rejection(&mut self, timeout: Duration) -> Option<Rejection> {
         tokio::time::timeout(timeout, self.rejected.recv())
