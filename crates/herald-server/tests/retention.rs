@@ -74,6 +74,10 @@ fn seed(config: &Config) -> Seeded {
             // Every token expired two days ago; and signed out.
             session::create(conn, "expired", id, "l3")?;
             session::add_refresh_token(conn, "expired", "stale", now - 2 * DAY)?;
+            conn.execute(
+                "UPDATE sessions SET created_at = ?1 WHERE id = 'expired'",
+                [now - 40 * DAY],
+            )?;
             session::create(conn, "signed-out", id, "l4")?;
             session::add_refresh_token(conn, "signed-out", "unused", now + DAY)?;
             session::revoke(conn, "signed-out")?;

@@ -128,15 +128,19 @@ pub struct Pruned {
 ///
 /// The grace also covers `/api/auth/refresh`, which spends a token and adds
 /// its successor in two steps: the session is never found without a live
-/// token in between.
+/// token in between. And a session younger than the grace is never taken
+/// for lack of a token: login creates the session before its first token,
+/// and a session may be made with access tokens only (the benchmark's), whose
+/// sockets must not be refused as "signed out" within the hour.
 pub fn prune(conn: &mut Connection, now: i64, grace: i64) -> Result<Pruned, StoreError> {
     let cutoff = now.saturating_sub(grace);
     let tx = conn.transaction()?;
     let before: u64 = tx.query_row("SELECT COUNT(*) FROM refresh_tokens", [], |r| r.get(0))?;
     let sessions = tx.execute(
         "DELETE FROM sessions WHERE revoked_at IS NOT NULL
-            OR NOT EXISTS (SELECT 1 FROM refresh_tokens t
-                           WHERE t.session_id = sessions.id AND t.expires_at > ?1)",
+            OR (created_at <= ?1
+                AND NOT EXISTS (SELECT 1 FROM refresh_tokens t
+                                WHERE t.session_id = sessions.id AND t.expires_at > ?1))",
         [cutoff],
     )? as u64;
     // Tokens of the sessions just deleted went with them (ON DELETE CASCADE).
@@ -221,6 +225,12 @@ mod tests {
             // Every token expired long ago, and a signed-out session.
             create(conn, "expired", u.id, "l4")?;
             add_refresh_token(conn, "expired", "old", now - 7200)?;
+            conn.execute(
+                "UPDATE sessions SET created_at = ?1 WHERE id = 'expired'",
+                [now - 3 * 3600],
+            )?;
+            // Just made, no refresh token yet (or ever: access tokens only).
+            create(conn, "young", u.id, "l6")?;
             create(conn, "signed-out", u.id, "l5")?;
             add_refresh_token(conn, "signed-out", "unused", now + 60)?;
             revoke(conn, "signed-out")?;
@@ -240,6 +250,10 @@ mod tests {
                 assert!(session_of(conn, gone)?.is_none(), "{gone} deleted");
             }
             assert!(is_active(conn, "just-expired")?);
+            assert!(
+                is_active(conn, "young")?,
+                "a session younger than the grace was pruned"
+            );
             assert!(!is_active(conn, "expired")?);
             assert_eq!(
                 redeem(conn, "spent")?,
