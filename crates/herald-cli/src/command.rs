@@ -56,14 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password_stdin: _,
             insecure_http,
-        } => {
-            let transport = if insecure_http {
-                Transport::AllowPlainHttp
-            } else {
-                Transport::Secure
-            };
-            login(&paths, cli.server, &email, transport).await
-        }
+        } => login(&paths, cli.server, &email, insecure_http).await,
         Command::Logout => match remote::engine(&paths).await? {
             Engine::Agent(client) => remote::sign_out(&client).await,
             Engine::Local(_lock) => {
@@ -127,7 +120,7 @@ async fn login(
     paths: &Paths,
     server: Option<String>,
     email: &str,
-    transport: Transport,
+    insecure_http: bool,
 ) -> anyhow::Result<()> {
     let server = match server {
         Some(server) => server,
@@ -135,12 +128,10 @@ async fn login(
             .server
             .ok_or_else(|| anyhow!("which server? pass --server URL"))?,
     };
+    // Whether plain http:// is refused is the core's call (the agent's, or
+    // session::sign_in's below); allowed, it deserves a word here.
     let origin = normalize_server(&server)?;
-    if plain_http::exposes_secrets(&origin) {
-        if transport == Transport::Secure {
-            // Refused before the password is even read, so nothing is sent.
-            bail!(plain_http::refusal(origin.as_str().trim_end_matches('/')));
-        }
+    if insecure_http && plain_http::exposes_secrets(&origin) {
         eprintln!(
             "warning: {} is plain http:// to another machine; the password and tokens cross the network unencrypted ({})",
             origin.as_str().trim_end_matches('/'),
@@ -159,11 +150,18 @@ async fn login(
     // no lock is taken: signing in writes nothing an engine holds open, and
     // a failed sign-in leaves no file behind.
     if let Ok(client) = herald_ipc::Client::connect(&herald_ipc::Endpoint::of(paths)).await {
-        return remote::sign_in(&client, &server, email, password, transport).await;
+        return remote::sign_in(&client, &server, email, password, insecure_http).await;
     }
-    let session = session::sign_in(paths, keyring(), &server, email, password, transport)
-        .await
-        .map_err(explain)?;
+    let session = session::sign_in(
+        paths,
+        keyring(),
+        &server,
+        email,
+        password,
+        Transport::allowing_plain_http(insecure_http),
+    )
+    .await
+    .map_err(explain)?;
     let who = session
         .user
         .as_ref()

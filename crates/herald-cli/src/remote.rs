@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use herald_core::config::Paths;
-use herald_core::session::Transport;
 use herald_ipc::{Attached, Call, Client, Endpoint, EngineLock, LockError, WireError};
 use serde_json::{Value, json};
 
@@ -105,9 +104,8 @@ pub async fn sign_in(
     server: &str,
     email: &str,
     password: &str,
-    transport: Transport,
+    insecure_http: bool,
 ) -> anyhow::Result<()> {
-    let insecure_http = transport == Transport::AllowPlainHttp;
     let status: Value = client
         .call(
             Call::SignIn,

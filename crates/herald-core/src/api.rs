@@ -98,6 +98,11 @@ impl Api {
         self.origin.as_str().trim_end_matches('/').to_owned()
     }
 
+    /// The server's origin as a URL.
+    pub fn origin_url(&self) -> &Url {
+        &self.origin
+    }
+
     fn url(&self, path: &str) -> Url {
         // `path` is always one of our constants, so joining cannot fail.
         self.origin

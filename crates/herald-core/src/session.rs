@@ -38,17 +38,22 @@ pub enum Transport {
     AllowPlainHttp,
 }
 
-/// [`exposes_secrets`] for an origin [`Api::origin`] made (so it parses; if
-/// it ever did not, it is treated as exposed).
-fn plain_to_another_machine(origin: &str) -> bool {
-    url::Url::parse(origin).map_or(true, |url| exposes_secrets(&url))
+impl Transport {
+    /// From the user's `--insecure-http` (the sign-in form's box).
+    pub fn allowing_plain_http(allowed: bool) -> Transport {
+        if allowed {
+            Transport::AllowPlainHttp
+        } else {
+            Transport::Secure
+        }
+    }
 }
 
 /// Refuses `api`'s server when it is plain HTTP to another machine, unless
 /// `allowed` is its origin (the consent saved at sign-in).
 fn check_transport(api: &Api, allowed: Option<&str>) -> Result<(), SessionError> {
     let origin = api.origin();
-    if plain_to_another_machine(&origin) && allowed != Some(origin.as_str()) {
+    if exposes_secrets(api.origin_url()) && allowed != Some(origin.as_str()) {
         return Err(SessionError::InsecureHttp { server: origin });
     }
     Ok(())
@@ -85,7 +90,7 @@ pub async fn sign_in(
 ) -> Result<Session, SessionError> {
     let api = Api::new(server)?;
     let consent = api.origin();
-    let insecure = plain_to_another_machine(&consent);
+    let insecure = exposes_secrets(api.origin_url());
     if transport == Transport::Secure {
         check_transport(&api, None)?;
     } else if insecure {

@@ -146,11 +146,7 @@ impl Service {
                 if a.email.trim().is_empty() || a.password.is_empty() {
                     return Err(WireError::invalid("enter your email and password"));
                 }
-                let transport = if a.insecure_http {
-                    Transport::AllowPlainHttp
-                } else {
-                    Transport::Secure
-                };
+                let transport = Transport::allowing_plain_http(a.insecure_http);
                 let status = c
                     .sign_in(a.server.trim(), a.email.trim(), &a.password, transport)
                     .await?;

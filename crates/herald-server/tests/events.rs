@@ -4,23 +4,11 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use herald_proto::api::{CatchUpPage, Role};
+use herald_proto::api::Role;
 use serde_json::{Value, json};
 use support::server::order_update;
 use support::socket::Seen;
 use support::{SocketClient, TestServer};
-
-async fn catch_up(server: &TestServer, token: &str, after: u64, limit: u32) -> CatchUpPage {
-    let response = server
-        .http
-        .get(server.url(&format!("/api/notifications?after={after}&limit={limit}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("catch-up");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("page")
-}
 
 #[tokio::test]
 async fn an_emitted_event_is_stored_before_201_and_arrives_in_the_envelope() {
@@ -40,7 +28,7 @@ async fn an_emitted_event_is_stored_before_201_and_arrives_in_the_envelope() {
         )
         .await;
     // Stored before the 201: catch-up already has it.
-    let page = catch_up(&server, &token, 0, 100).await;
+    let page = server.catch_up(&token, 0, 100).await;
     let stored = page
         .items
         .iter()
@@ -104,7 +92,7 @@ async fn catch_up_pages_in_id_order_and_only_shows_the_callers_events() {
     let mut after = 0;
     let mut pages = 0;
     loop {
-        let page = catch_up(&server, &alice_token, after, 10).await;
+        let page = server.catch_up(&alice_token, after, 10).await;
         pages += 1;
         assert!(page.items.len() <= 10);
         for item in &page.items {
@@ -148,7 +136,7 @@ async fn read_state_syncs_across_a_users_devices() {
     let (name, payload) = phone_socket.next_event().await;
     assert_eq!(name, "notifications_read");
     assert_eq!(payload, json!({"ids": [id], "read": true}));
-    let page = catch_up(&server, &phone, id - 1, 10).await;
+    let page = server.catch_up(&phone, id - 1, 10).await;
     assert!(page.items[0].read, "the phone's catch-up sees it read");
 }
 
@@ -233,7 +221,7 @@ async fn burst(socket_buffer: usize) -> (usize, u64, bool) {
     let mut caught = BTreeSet::new();
     let mut after = 0;
     loop {
-        let page = catch_up(&server, &token, after, 1000).await;
+        let page = server.catch_up(&token, after, 1000).await;
         for item in &page.items {
             after = item.event.id;
             if item.event.kind == "order_update" {

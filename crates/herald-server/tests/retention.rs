@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use herald_proto::api::{CatchUpPage, Role};
+use herald_proto::api::Role;
 use herald_proto::{Envelope, Severity};
 use herald_server::store::event::{self, Audience, NewEvent};
 use herald_server::store::{Db, StoreError, now_unix, session};
@@ -148,16 +148,7 @@ async fn old_events_spent_tokens_and_ended_sessions_are_pruned_and_what_is_kept_
     // is left (and alice's new login alert), never an old one.
     let token = server.login(&alice).await.token;
     for after in [0, old[0].id] {
-        let page: CatchUpPage = server
-            .http
-            .get(server.url(&format!("/api/notifications?after={after}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("catch-up")
-            .json()
-            .await
-            .expect("page");
+        let page = server.catch_up(&token, after, 1000).await;
         let orders: Vec<u64> = page
             .items
             .iter()

@@ -4,7 +4,7 @@
 mod support;
 
 use futures_util::future::join_all;
-use herald_proto::api::{CatchUpPage, Role};
+use herald_proto::api::Role;
 use serde_json::Value;
 use support::TestServer;
 
@@ -31,17 +31,12 @@ async fn self_test(server: &TestServer, token: &str) -> (u16, Option<String>, Va
 
 /// Events `token`'s user can see, less the sign-in's own login alert.
 async fn stored_events(server: &TestServer, token: &str) -> usize {
-    let page: CatchUpPage = server
-        .http
-        .get(server.url("/api/notifications?after=0&limit=1000"))
-        .bearer_auth(token)
-        .send()
+    server
+        .catch_up(token, 0, 1000)
         .await
-        .expect("catch-up")
-        .json()
-        .await
-        .expect("page");
-    page.items.len().saturating_sub(1)
+        .items
+        .len()
+        .saturating_sub(1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

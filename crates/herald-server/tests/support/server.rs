@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use herald_proto::api::{PushSubscription, Role, TokenResponse, User};
+use herald_proto::api::{CatchUpPage, PushSubscription, Role, TokenResponse, User};
 use herald_server::{Config, Server};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -105,6 +105,19 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
+    }
+
+    /// `GET /api/notifications?after=&limit=` as `token`; it must answer 200.
+    pub async fn catch_up(&self, token: &str, after: u64, limit: u32) -> CatchUpPage {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/notifications?after={after}&limit={limit}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("catch-up");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("page")
     }
 
     pub async fn login(&self, account: &Account) -> TokenResponse {
