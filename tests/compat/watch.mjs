@@ -1,19 +1,23 @@
 // Signs in to a Herald-compatible server and prints every event it pushes,
 // using the official socket.io client, as a seed frontend would.
 //
-//   node watch.mjs URL EMAIL PASSWORD [--json]
-//   node watch.mjs URL --token TOKEN [--json]    (skip the login)
+//   node watch.mjs URL EMAIL PASSWORD [--json] [--polling]
+//   node watch.mjs URL --token TOKEN [--json] [--polling]    (skip the login)
+//
+// --polling connects as a seed frontend's default does: HTTP long-polling
+// first, then the upgrade to WebSocket (without it: WebSocket only).
 //
 // With --json every line is one JSON object: {"connected": id},
 // {"event": name, "payload": ...}, {"connect_error": {...}}, {"disconnect": reason}.
 import { io } from "socket.io-client";
 
-const [url, email, password, flag] = process.argv.slice(2);
+const [url, email, password, ...flags] = process.argv.slice(2);
 if (!url || !email || !password) {
-  console.error("usage: node watch.mjs URL EMAIL PASSWORD [--json]");
+  console.error("usage: node watch.mjs URL EMAIL PASSWORD [--json] [--polling]");
   process.exit(2);
 }
-const json = flag === "--json";
+const json = flags.includes("--json");
+const transports = flags.includes("--polling") ? ["polling", "websocket"] : ["websocket"];
 const say = (obj, text) => console.log(json ? JSON.stringify(obj) : text);
 
 async function login() {
@@ -31,7 +35,7 @@ async function login() {
 }
 const token = email === "--token" ? password : await login();
 
-const socket = io(url, { auth: { token }, transports: ["websocket"], reconnection: false });
+const socket = io(url, { auth: { token }, transports, reconnection: false });
 socket.on("connect", () => say({ connected: socket.id }, `connected as ${email} (${socket.id})`));
 socket.on("connect_error", (err) =>
   say({ connect_error: { message: err.message, data: err.data ?? null } }, `connect_error: ${err.message}`),

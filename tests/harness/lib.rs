@@ -6,6 +6,8 @@
 //!   test can kill with SIGKILL and start again on the same port.
 //! - [`client`]: the `herald` CLI with its own config and data directories.
 //! - [`agent`]: `herald-agent`, the always-on engine, of one such user.
+//! - [`balancer`], [`postgres`], [`redis`]: what a herald-server cluster
+//!   runs on and behind: a plain TCP balancer, Postgres and Redis servers.
 //! - [`desktop`]: a monitor of `org.freedesktop.Notifications.Notify` calls on
 //!   the session bus (`dbus-monitor`), and Secret Service look-ups (`secret-tool`).
 //!
@@ -14,11 +16,18 @@
 #![allow(clippy::unwrap_used, missing_debug_implementations)]
 
 pub mod agent;
+pub mod balancer;
 pub mod client;
 pub mod desktop;
 pub mod desktop_app;
 pub mod inbox;
+// The Postgres and Redis of the cluster tests: the very files the
+// herald-server tests use.
+#[path = "../../crates/herald-server/tests/support/postgres.rs"]
+pub mod postgres;
 pub mod proc;
+#[path = "../../crates/herald-server/tests/support/redis.rs"]
+pub mod redis;
 pub mod seed;
 pub mod server;
 pub mod tray;

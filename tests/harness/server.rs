@@ -14,6 +14,8 @@ pub struct ServerProcess {
     bind: &'static str,
     pub data_dir: PathBuf,
     args: Vec<String>,
+    /// `--database-url` of a cluster node, which `user add` needs too.
+    database_url: Option<String>,
     child: Option<Child>,
     http: reqwest::Client,
 }
@@ -38,6 +40,26 @@ impl ServerProcess {
             bind,
             data_dir: private_dir("server"),
             args: args.iter().map(|a| a.to_string()).collect(),
+            database_url: None,
+            child: None,
+            http: reqwest::Client::new(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// A node of a cluster: Postgres at `database_url`, Redis at
+    /// `redis_url`, WebSocket only, and the secret every node of the tests
+    /// shares (so a token one node issued is good on the others).
+    pub async fn start_node(database_url: &str, redis_url: &str) -> ServerProcess {
+        let port = free_port();
+        let mut server = ServerProcess {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            bind: "127.0.0.1",
+            data_dir: private_dir("node"),
+            args: vec!["--redis-url".into(), redis_url.into(), "--websocket-only".into()],
+            database_url: Some(database_url.to_owned()),
             child: None,
             http: reqwest::Client::new(),
         };
@@ -46,12 +68,15 @@ impl ServerProcess {
     }
 
     async fn spawn(&mut self) {
-        let child = Command::new(bin("herald-server"))
+        let mut command = Command::new(bin("herald-server"));
+        command
             .arg("--bind")
             .arg(format!("{}:{}", self.bind, self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(&self.args)
+            .args(&self.args);
+        self.cluster_args(&mut command);
+        let child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -79,13 +104,24 @@ impl ServerProcess {
         format!("http://{}:{}", crate::lan_ip(), self.port)
     }
 
+    /// What every command of a cluster node takes: the database and the secret.
+    fn cluster_args(&self, command: &mut Command) {
+        if let Some(url) = &self.database_url {
+            command
+                .arg("--database-url")
+                .arg(url)
+                .env("HERALD_JWT_SECRET", CLUSTER_SECRET);
+        }
+    }
+
     /// Adds an account with the CLI; returns its password and id.
     pub fn add_user(&self, email: &str, role: &str) -> (String, u64) {
         use std::io::Write;
         let password = format!("pw-{}-secret", email.replace(['@', '.'], "-"));
-        let mut child = Command::new(bin("herald-server"))
-            .arg("--data-dir")
-            .arg(&self.data_dir)
+        let mut command = Command::new(bin("herald-server"));
+        command.arg("--data-dir").arg(&self.data_dir);
+        self.cluster_args(&mut command);
+        let mut child = command
             .args([
                 "user",
                 "add",
@@ -225,6 +261,9 @@ impl Drop for ServerProcess {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
+
+/// The JWT secret of the cluster nodes the tests start.
+const CLUSTER_SECRET: &str = "cluster-test-secret-cluster-test-secret-42";
 
 pub fn order_update(user_id: u64, n: u64) -> Value {
     json!({

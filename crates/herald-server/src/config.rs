@@ -55,6 +55,13 @@ pub struct Config {
     pub push_resolver: Arc<dyn PushResolver>,
     /// How login alerts are sent: concurrency, and work kept per user.
     pub fanout: FanoutLimits,
+    /// `redis://host:port`: this node is one of several that share the
+    /// database (`--database-url`) and tell each other, through Redis, what
+    /// they stored and which sessions ended, and share the login limit.
+    pub redis_url: Option<String>,
+    /// Socket.IO over WebSocket only, no long-polling: any node behind a
+    /// plain load balancer can then take any connection (no sticky sessions).
+    pub websocket_only: bool,
 }
 
 /// Push subscriptions one account may have: 10 (a few browsers and devices).
@@ -251,6 +258,8 @@ impl Config {
             push_allow_private: false,
             push_resolver: Arc::new(SystemResolver),
             fanout: FanoutLimits::default(),
+            redis_url: None,
+            websocket_only: false,
         }
     }
 }
@@ -270,6 +279,8 @@ impl std::fmt::Debug for Config {
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("login_limit", &self.login_limit)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("websocket_only", &self.websocket_only)
             .field("socket_buffer", &self.socket_buffer)
             .field("sockets", &self.sockets)
             .field("self_test_every", &self.self_test_every)

@@ -170,6 +170,8 @@ pub enum ServerError {
     GeoIp(#[from] crate::login_info::GeoIpError),
     #[error("invalid input: {0}")]
     Input(String),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }

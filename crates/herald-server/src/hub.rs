@@ -18,7 +18,8 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::event::{self, NewEvent};
+use crate::cluster::Cluster;
+use crate::store::event::{self, NewEvent, StoredEvent};
 use crate::store::{Db, StoreError};
 
 /// How many queued events one transaction takes at most.
@@ -54,12 +55,20 @@ pub enum HubError {
     Closed,
 }
 
+/// Where stored events go: straight to this node's sockets, or (several
+/// nodes) to the cluster, whose relay emits them here in id order along
+/// with the other nodes' events.
+#[derive(Debug)]
+pub enum Delivery {
+    Local(SocketIo),
+    Cluster(Cluster),
+}
+
 impl Hub {
     /// Starts the pipeline task. It ends when every handle is dropped.
-    pub fn start(db: Db, io: SocketIo) -> Hub {
+    pub fn start(db: Db, delivery: Delivery, stats: Arc<HubStats>) -> Hub {
         let (tx, rx) = mpsc::channel(4 * BATCH);
-        let stats = Arc::new(HubStats::default());
-        tokio::spawn(run(db, io, rx, stats.clone()));
+        tokio::spawn(run(db, delivery, rx, stats.clone()));
         Hub { tx, stats }
     }
 
@@ -81,7 +90,7 @@ impl Hub {
     }
 }
 
-async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubStats>) {
+async fn run(db: Db, delivery: Delivery, mut rx: mpsc::Receiver<Job>, stats: Arc<HubStats>) {
     let mut jobs = Vec::with_capacity(BATCH);
     let mut doomed = Doomed::default();
     let mut sweep = tokio::time::interval(std::time::Duration::from_millis(100));
@@ -93,7 +102,9 @@ async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubSt
                 }
             }
             _ = sweep.tick(), if !doomed.is_empty() => {
-                doomed.retry(&io);
+                if let Delivery::Local(io) = &delivery {
+                    doomed.retry(io);
+                }
                 continue;
             }
         }
@@ -107,15 +118,27 @@ async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubSt
                 stats
                     .stored
                     .fetch_add(envelopes.len() as u64, Ordering::Relaxed);
-                for (job, envelope) in jobs.drain(..).zip(envelopes) {
-                    emit(
-                        &io,
-                        job.event.audience.room(),
-                        &envelope,
-                        &stats,
-                        &mut doomed,
-                    );
-                    let _ = job.done.send(Ok(envelope));
+                match &delivery {
+                    Delivery::Local(io) => {
+                        for (job, envelope) in jobs.drain(..).zip(envelopes) {
+                            emit(io, job.event.audience.room(), &envelope, &stats, &mut doomed);
+                            let _ = job.done.send(Ok(envelope));
+                        }
+                    }
+                    Delivery::Cluster(cluster) => {
+                        let stored: Vec<StoredEvent> = jobs
+                            .iter()
+                            .zip(&envelopes)
+                            .map(|(job, envelope)| StoredEvent {
+                                audience: job.event.audience,
+                                envelope: envelope.clone(),
+                            })
+                            .collect();
+                        cluster.stored(stored).await;
+                        for (job, envelope) in jobs.drain(..).zip(envelopes) {
+                            let _ = job.done.send(Ok(envelope));
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -136,10 +159,10 @@ async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubSt
 /// later event and its disconnect retried until it goes through, or until
 /// the transport dies on its own.
 #[derive(Debug, Default)]
-struct Doomed(HashSet<Sid>);
+pub(crate) struct Doomed(HashSet<Sid>);
 
 impl Doomed {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
@@ -154,14 +177,14 @@ impl Doomed {
         true
     }
 
-    fn condemn(&mut self, socket: SocketRef) {
+    pub(crate) fn condemn(&mut self, socket: SocketRef) {
         if socket.clone().disconnect().is_err() {
             self.0.insert(socket.id);
         }
     }
 
     /// Retries every pending disconnect; forgets sockets that are gone.
-    fn retry(&mut self, io: &SocketIo) {
+    pub(crate) fn retry(&mut self, io: &SocketIo) {
         let sockets = io.sockets();
         self.0.retain(|sid| sockets.iter().any(|s| s.id == *sid));
         for socket in sockets {
@@ -176,7 +199,7 @@ impl Doomed {
 /// cannot take the event is closed before the next event is emitted. That
 /// keeps the invariant clients rely on: a socket never sees id N+1 after
 /// missing id N. Its client reconnects and catches up from its last id.
-fn emit(
+pub(crate) fn emit(
     io: &SocketIo,
     room: Option<String>,
     envelope: &Envelope,

@@ -11,6 +11,9 @@
 //! - [`socket`], [`socket_cap`]: the Socket.IO endpoint: handshake auth,
 //!   rooms, and the cap on sockets per account and per login.
 //! - [`hub`]: the one path every event takes: stored, then emitted, in id order.
+//! - [`cluster`]: several nodes on one database: the Redis messages between
+//!   them, the relay that emits every node's events here in id order, and
+//!   the login limit they share.
 //! - [`store`]: SQLite tables and their append-only migrations.
 //! - [`token`], [`password`], [`rate_limit`]: access tokens, Argon2 hashes,
 //!   failed-login throttling; [`cooldown`]: the self-test's once per user.
@@ -24,6 +27,7 @@
 //!   Socket.IO packets (and so tokens).
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod cooldown;
 pub mod demo;

@@ -54,6 +54,15 @@ struct Cli {
     /// offline longer catches up on what is left.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     event_retention_days: u32,
+    /// Redis, for several nodes sharing one Postgres database: e.g.
+    /// redis://127.0.0.1:6379. Nodes tell each other through it what they
+    /// stored and which sessions ended, and share the login limit.
+    #[arg(long, env = "HERALD_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Serve Socket.IO over WebSocket only (no long-polling), so that a
+    /// plain load balancer can send any connection to any node.
+    #[arg(long, env = "HERALD_WEBSOCKET_ONLY")]
+    websocket_only: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -104,6 +113,8 @@ fn main() -> anyhow::Result<()> {
     config.http.max_connections = cli.max_connections.max(1);
     config.push_allow_private = cli.push_allow_private_networks;
     config.retention.events = Duration::from_secs(u64::from(cli.event_retention_days) * 24 * 3600);
+    config.redis_url = cli.redis_url;
+    config.websocket_only = cli.websocket_only;
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }

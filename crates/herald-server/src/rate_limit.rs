@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::cluster::limit::{SharedAttempt, SharedLimiter};
 use crate::config::LoginLimit;
 
 /// (IP, the first 16 bytes of SHA-256 of the trimmed, lowercased email).
@@ -96,7 +97,8 @@ impl LoginLimiter {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn key(ip: IpAddr, email: &str) -> Key {
+    /// The key of (`ip`, `email`); the shared limiter names its Redis keys by it.
+    pub(crate) fn key(ip: IpAddr, email: &str) -> Key {
         let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
         let mut short = [0u8; 16];
         short.copy_from_slice(&digest[..16]);
@@ -155,6 +157,62 @@ impl LoginLimiter {
 
     pub fn window(&self) -> Duration {
         self.limit.window
+    }
+
+    pub fn limit(&self) -> LoginLimit {
+        self.limit
+    }
+}
+
+/// The limiter a node judges logins by: its own table, or (`--redis-url`)
+/// counts shared by every node.
+#[derive(Debug)]
+pub enum Limiter {
+    Local(LoginLimiter),
+    Shared(SharedLimiter),
+}
+
+/// A reserved attempt of either limiter; see [`Attempt`].
+#[derive(Debug)]
+#[must_use = "an attempt counts as a failure unless it is resolved"]
+pub enum Reservation<'a> {
+    Local(Attempt<'a>),
+    Shared(SharedAttempt<'a>),
+}
+
+impl Limiter {
+    /// Reserves one attempt for (`ip`, `email`), or `Err(seconds to wait)`.
+    pub async fn reserve(&self, ip: IpAddr, email: &str) -> Result<Reservation<'_>, u64> {
+        match self {
+            Limiter::Local(local) => local.reserve(ip, email, Instant::now()).map(Reservation::Local),
+            Limiter::Shared(shared) => shared.reserve(ip, email).await.map(Reservation::Shared),
+        }
+    }
+
+    /// Keys this node tracks itself (in Redis mode, those of its fallback).
+    pub fn tracked_keys(&self) -> usize {
+        match self {
+            Limiter::Local(local) => local.tracked_keys(),
+            Limiter::Shared(shared) => shared.local().tracked_keys(),
+        }
+    }
+}
+
+impl Reservation<'_> {
+    /// The password was right: the key starts afresh.
+    pub async fn succeeded(self) {
+        match self {
+            Reservation::Local(attempt) => attempt.succeeded(),
+            Reservation::Shared(attempt) => attempt.succeeded().await,
+        }
+    }
+
+    /// The password was never checked: the reservation is given back.
+    pub async fn not_judged(self) {
+        match self {
+            Reservation::Local(attempt) => attempt.not_judged(),
+            Reservation::Shared(attempt) => attempt.not_judged().await,
+        }
     }
 }
 

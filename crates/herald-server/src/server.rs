@@ -11,11 +11,13 @@ use crate::cooldown::Cooldown;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
 use crate::hash_gate::HashGate;
-use crate::hub::Hub;
+use crate::cluster::limit::SharedLimiter;
+use crate::cluster::{Cluster, ClusterParts};
+use crate::hub::{Delivery, Hub, HubStats};
 use crate::login_info::GeoIp;
 use crate::mail::Mailer;
 use crate::push::{EndpointGuard, PushSender, Vapid};
-use crate::rate_limit::LoginLimiter;
+use crate::rate_limit::{Limiter, LoginLimiter};
 use crate::socket::{self, SocketState};
 use crate::socket_cap::SocketCap;
 use crate::state::{AppState, Inner};
@@ -129,8 +131,33 @@ impl Server {
                 cap: SocketCap::new(config.sockets),
             },
             config.socket_buffer,
+            config.websocket_only,
         );
-        let hub = Hub::start(db.clone(), io.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let hub_stats = Arc::new(HubStats::default());
+        let cluster = match &config.redis_url {
+            Some(url) => Some(
+                Cluster::start(ClusterParts {
+                    redis_url: url.clone(),
+                    db: db.clone(),
+                    io: io.clone(),
+                    hub_stats: hub_stats.clone(),
+                    stop: stop_rx.clone(),
+                })
+                .await?,
+            ),
+            None => None,
+        };
+        let delivery = match &cluster {
+            Some(cluster) => Delivery::Cluster(cluster.clone()),
+            None => Delivery::Local(io.clone()),
+        };
+        let hub = Hub::start(db.clone(), delivery, hub_stats);
+        let local_limiter = LoginLimiter::new(config.login_limit);
+        let limiter = match &cluster {
+            Some(cluster) => Limiter::Shared(SharedLimiter::new(cluster.commands(), local_limiter)),
+            None => Limiter::Local(local_limiter),
+        };
         let push_guard =
             EndpointGuard::new(config.push_resolver.clone(), config.push_allow_private);
         if config.push_allow_private {
@@ -146,7 +173,8 @@ impl Server {
         let limits = config.http;
         let retention = config.retention;
         let state = AppState::new(Inner {
-            limiter: LoginLimiter::new(config.login_limit),
+            limiter,
+            cluster,
             self_tests: Cooldown::new(config.self_test_every),
             hashes: HashGate::new(config.hashing),
             config,
@@ -159,7 +187,6 @@ impl Server {
             push_guard,
             geoip,
         });
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(every) = demo_interval {
             tokio::spawn(demo::tick(state.clone(), every, stop_rx.clone()));
         }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use herald_proto::api::Role;
 use herald_proto::socket::{ConnectErrorCode, HandshakeAuth, names};
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, TransportType};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
@@ -57,6 +57,13 @@ struct SocketUser {
 }
 
 /// The room of every socket opened under one login session.
+/// Disconnects every socket of this node opened under session `sid`.
+pub async fn close_session(io: &SocketIo, sid: &str) {
+    if let Err(e) = io.to(session_room(sid)).disconnect().await {
+        tracing::debug!(error = %e, "disconnecting the sockets of a revoked session");
+    }
+}
+
 pub fn session_room(sid: &str) -> String {
     format!("session_{sid}")
 }
@@ -85,11 +92,14 @@ impl Refusal {
 }
 
 /// Builds the Socket.IO layer and its handle.
-pub fn layer(state: SocketState, buffer: usize) -> (SocketIoLayer, SocketIo) {
-    let (layer, io) = SocketIo::builder()
-        .max_buffer_size(buffer)
-        .with_state(state)
-        .build_layer();
+pub fn layer(state: SocketState, buffer: usize, websocket_only: bool) -> (SocketIoLayer, SocketIo) {
+    let mut builder = SocketIo::builder().max_buffer_size(buffer);
+    if websocket_only {
+        // Any node behind a plain load balancer can then take any client:
+        // a polling session's requests need not all reach one node.
+        builder = builder.transports([TransportType::Websocket]);
+    }
+    let (layer, io) = builder.with_state(state).build_layer();
     io.ns("/", on_connect.with(authenticate));
     (layer, io)
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use socketioxide::SocketIo;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::cooldown::Cooldown;
 use crate::fanout::Fanout;
@@ -11,7 +12,7 @@ use crate::hash_gate::HashGate;
 use crate::hub::Hub;
 use crate::login_info::GeoIp;
 use crate::push::{EndpointGuard, Vapid};
-use crate::rate_limit::LoginLimiter;
+use crate::rate_limit::Limiter;
 use crate::store::Db;
 use crate::token::TokenKeys;
 
@@ -25,7 +26,9 @@ pub struct Inner {
     pub keys: TokenKeys,
     pub hub: Hub,
     pub io: SocketIo,
-    pub limiter: LoginLimiter,
+    pub limiter: Limiter,
+    /// The other nodes (`--redis-url`); `None` on a single node.
+    pub cluster: Option<Cluster>,
     /// One self-test per user per [`Config::self_test_every`].
     pub self_tests: Cooldown,
     pub hashes: HashGate,

@@ -81,3 +81,45 @@ async fn the_node_client_sees_the_refusal_code() {
     assert!(message.starts_with("BAD_TOKEN: "), "{refused}");
     let _ = node.child.kill().await;
 }
+
+/// Signs `node` in as alice, waits for herald_ready, and returns what the
+/// client received for an order posted by `admin` on `poster`.
+async fn order_reaches(node: &mut NodeClient, poster: &TestServer, admin: &str, alice: u64) {
+    let connected = node.next().await;
+    assert!(connected["connected"].is_string(), "{connected}");
+    let ready = node.next().await;
+    assert_eq!(ready["event"], "herald_ready", "{ready}");
+    let id = poster
+        .emit(admin, support::server::order_update(alice, 9))
+        .await;
+    let got = node.next().await;
+    assert_eq!(got["event"], "order_update", "{got}");
+    assert_eq!(got["payload"]["id"].as_u64(), Some(id));
+}
+
+#[tokio::test]
+async fn the_node_client_on_one_cluster_node_receives_what_another_node_stored() {
+    let pair = support::cluster::Pair::start().await;
+    let admin = pair.b.login(&pair.b.admin).await.token;
+    let alice = pair.a.add_user("alice@example.com", Role::User);
+    let mut node = NodeClient::spawn(&[&pair.a.url, &alice.user.email, &alice.password]);
+    order_reaches(&mut node, &pair.b, &admin, alice.user.id).await;
+    let _ = node.child.kill().await;
+}
+
+#[tokio::test]
+async fn a_seed_style_polling_client_works_unless_the_node_is_websocket_only() {
+    let server = TestServer::start().await;
+    let admin = server.login(&server.admin).await.token;
+    let alice = server.add_user("alice@example.com", Role::User);
+    let mut node = NodeClient::spawn(&[&server.url, &alice.user.email, &alice.password, "--polling"]);
+    order_reaches(&mut node, &server, &admin, alice.user.id).await;
+    let _ = node.child.kill().await;
+
+    let websocket_only = TestServer::start_with(|c| c.websocket_only = true).await;
+    let bob = websocket_only.add_user("bob@example.com", Role::User);
+    let mut node = NodeClient::spawn(&[&websocket_only.url, &bob.user.email, &bob.password, "--polling"]);
+    let refused = node.next().await;
+    assert!(refused["connect_error"].is_object(), "polling was not refused: {refused}");
+    let _ = node.child.kill().await;
+}

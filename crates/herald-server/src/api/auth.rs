@@ -1,7 +1,6 @@
 //! `/api/auth/*` and the VAPID key: login, refresh, logout, push subscriptions.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,7 +16,6 @@ use crate::error::ApiError;
 use crate::fanout::LoginAlert;
 use crate::login_info::login_info;
 use crate::push::EndpointRefused;
-use crate::socket::session_room;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
 use crate::store::subscription::Saved;
@@ -45,7 +43,8 @@ pub async fn login(
     // Reserved before anything is checked: concurrent guesses count at once.
     let attempt = state
         .limiter
-        .reserve(ip, &email, Instant::now())
+        .reserve(ip, &email)
+        .await
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     if email.is_empty() || body.password.len() > MAX_PASSWORD {
         return Err(ApiError::InvalidCredentials);
@@ -59,7 +58,7 @@ pub async fn login(
     {
         Ok(record) => record,
         Err(e) => {
-            attempt.not_judged();
+            attempt.not_judged().await;
             return Err(e.into());
         }
     };
@@ -79,7 +78,7 @@ pub async fn login(
     let verified = match verified {
         Ok(verified) => verified,
         Err(crate::hash_gate::Busy) => {
-            attempt.not_judged();
+            attempt.not_judged().await;
             return Err(ApiError::Busy {
                 retry_after: BUSY_RETRY_AFTER_SECS,
             });
@@ -90,7 +89,7 @@ pub async fn login(
         drop(attempt);
         return Err(ApiError::InvalidCredentials);
     };
-    attempt.succeeded();
+    attempt.succeeded().await;
 
     let sid = random_token(16);
     let login_id = random_token(12);
@@ -240,10 +239,11 @@ pub async fn refresh(
     Ok(Json(token_pair(&state, &user, &sid, refresh)?))
 }
 
-/// Disconnects every socket opened under session `sid`.
+/// Disconnects every socket opened under session `sid`, on every node.
 async fn close_sockets(state: &AppState, sid: &str) {
-    if let Err(e) = state.io.to(session_room(sid)).disconnect().await {
-        tracing::debug!(error = %e, "disconnecting the sockets of a revoked session");
+    crate::socket::close_session(&state.io, sid).await;
+    if let Some(cluster) = &state.cluster {
+        cluster.session_ended(sid);
     }
 }
 

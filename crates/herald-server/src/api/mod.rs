@@ -96,5 +96,6 @@ async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         "emitFailures": stats.emit_failures.load(Ordering::Relaxed),
         "loginThrottleKeys": state.limiter.tracked_keys(),
         "loginAlerts": state.fanout.snapshot(),
+        "cluster": state.cluster.as_ref().map(crate::cluster::Cluster::snapshot),
     })))
 }

@@ -366,3 +366,10 @@ mod tests {
         })
     }
 }
+
+// TEMP-STUB (replaced by the storage interface)
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub audience: Audience,
+    pub envelope: Envelope,
+}

@@ -1,7 +1,10 @@
 //! Shared test harness: a real herald-server on port 0, and real clients.
 #![allow(dead_code, unused_imports)]
 
+pub mod cluster;
+pub mod postgres;
 pub mod process;
+pub mod redis;
 pub mod server;
 pub mod socket;
 
