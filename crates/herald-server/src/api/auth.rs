@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::fanout::LoginAlert;
 use crate::login_info::login_info;
 use crate::push::EndpointRefused;
-use crate::socket::session_room;
+use crate::socket::disconnect_session;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
 use crate::store::subscription::Saved;
@@ -214,7 +214,7 @@ pub async fn refresh(
         session::Redeemed::Reused { session_id } => {
             tracing::warn!("a used refresh token was presented again; its session is revoked");
             // Revoked in the store already; its sockets go too, as on logout.
-            close_sockets(&state, &session_id).await;
+            close_sockets(&state, &session_id);
             return Err(ApiError::unauthorized(
                 "refresh_token_reused",
                 "this refresh token was already used; the session is signed out",
@@ -241,10 +241,9 @@ pub async fn refresh(
 }
 
 /// Disconnects every socket opened under session `sid`.
-async fn close_sockets(state: &AppState, sid: &str) {
-    if let Err(e) = state.io.to(session_room(sid)).disconnect().await {
-        tracing::debug!(error = %e, "disconnecting the sockets of a revoked session");
-    }
+fn close_sockets(state: &AppState, sid: &str) {
+    let closed = disconnect_session(&state.io, sid);
+    tracing::debug!(closed, "disconnected the sockets of a revoked session");
 }
 
 /// The refresh token a logout body names, if any. The body is optional:
@@ -313,7 +312,7 @@ pub async fn logout(
     for sid in sessions {
         let s = sid.clone();
         state.db.call(move |conn| session::revoke(conn, &s)).await?;
-        close_sockets(&state, &sid).await;
+        close_sockets(&state, &sid);
     }
     Ok(StatusCode::NO_CONTENT)
 }
