@@ -206,6 +206,13 @@ pub struct EmitResponse {
     pub id: u64,
 }
 
+/// `POST /api/events` with an array of [`EmitRequest`]: the stored ids, in
+/// the order of the array (and increasing).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmitBatchResponse {
+    pub ids: Vec<u64>,
+}
+
 /// `POST /api/notifications/test`: the ids of the events sent to the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SelfTestResponse {

@@ -18,6 +18,9 @@ pub enum ApiError {
     BadInput { code: &'static str, message: String },
     #[error("the request body is larger than 64 KiB")]
     PayloadTooLarge,
+    /// A 413 with its own code and limit, e.g. `too_many_events`.
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     #[error("send the body as application/json")]
     UnsupportedMediaType,
     #[error("invalid email or password")]
@@ -98,6 +101,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::BadInput { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::TooLarge { code, .. } => (StatusCode::PAYLOAD_TOO_LARGE, code),
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

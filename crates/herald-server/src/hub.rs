@@ -16,14 +16,19 @@ use herald_proto::Envelope;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::cluster::Cluster;
 use crate::store::event::{self, NewEvent, StoredEvent};
 use crate::store::{Db, StoreError};
 
-/// How many queued events one transaction takes at most.
+/// How many queued requests one transaction takes at most.
 const BATCH: usize = 512;
+
+/// How many events may be queued or in a transaction at once, over every
+/// request (a batch holds up to [`crate::api::MAX_BATCH`]): a caller waits
+/// for room, so a flood of batches costs waiting, not memory.
+const QUEUED_EVENTS: usize = 4 * BATCH;
 
 /// Counters the health endpoint reports.
 #[derive(Debug, Default)]
@@ -38,13 +43,17 @@ pub struct HubStats {
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: mpsc::Sender<Job>,
+    room: Arc<Semaphore>,
     stats: Arc<HubStats>,
 }
 
+/// One caller's events: stored in the same transaction, emitted in order.
 #[derive(Debug)]
 struct Job {
-    event: NewEvent,
-    done: oneshot::Sender<Result<Envelope, Arc<StoreError>>>,
+    events: Vec<NewEvent>,
+    done: oneshot::Sender<Result<Vec<Envelope>, Arc<StoreError>>>,
+    /// The job's room under [`QUEUED_EVENTS`], given back when it is done.
+    _room: OwnedSemaphorePermit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +78,8 @@ impl Hub {
     pub fn start(db: Db, delivery: Delivery, stats: Arc<HubStats>) -> Hub {
         let (tx, rx) = mpsc::channel(4 * BATCH);
         tokio::spawn(run(db, delivery, rx, stats.clone()));
-        Hub { tx, stats }
+        let room = Arc::new(Semaphore::new(QUEUED_EVENTS));
+        Hub { tx, room, stats }
     }
 
     pub fn stats(&self) -> &HubStats {
@@ -78,9 +88,35 @@ impl Hub {
 
     /// Stores `event`, emits it, and returns it with its id.
     pub async fn publish(&self, event: NewEvent) -> Result<Envelope, HubError> {
+        self.publish_batch(vec![event])
+            .await?
+            .pop()
+            .ok_or(HubError::Closed)
+    }
+
+    /// Stores `events` in one transaction (all or none), emits them in the
+    /// order given, and returns them with their ids, which increase in that
+    /// order. No other caller's event is stored between two of them.
+    pub async fn publish_batch(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>, HubError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // More than the whole queue can never be let in: such a batch waits
+        // for it all (a caller's limit is far below it).
+        let wanted = u32::try_from(events.len().min(QUEUED_EVENTS)).unwrap_or(u32::MAX);
+        let _room = self
+            .room
+            .clone()
+            .acquire_many_owned(wanted)
+            .await
+            .map_err(|_| HubError::Closed)?;
         let (done, answer) = oneshot::channel();
         self.tx
-            .send(Job { event, done })
+            .send(Job {
+                events,
+                done,
+                _room,
+            })
             .await
             .map_err(|_| HubError::Closed)?;
         answer
@@ -108,7 +144,7 @@ async fn run(db: Db, delivery: Delivery, mut rx: mpsc::Receiver<Job>, stats: Arc
                 continue;
             }
         }
-        let events: Vec<NewEvent> = jobs.iter().map(|j| j.event.clone()).collect();
+        let events: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.clone()).collect();
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let stored = db
             .call(move |conn| event::insert_batch(conn, &events, &created_at))
@@ -118,27 +154,27 @@ async fn run(db: Db, delivery: Delivery, mut rx: mpsc::Receiver<Job>, stats: Arc
                 stats
                     .stored
                     .fetch_add(envelopes.len() as u64, Ordering::Relaxed);
-                match &delivery {
-                    Delivery::Local(io) => {
-                        for (job, envelope) in jobs.drain(..).zip(envelopes) {
-                            emit(io, job.event.audience.room(), &envelope, &stats, &mut doomed);
-                            let _ = job.done.send(Ok(envelope));
+                if let Delivery::Cluster(cluster) = &delivery {
+                    let stored: Vec<StoredEvent> = jobs
+                        .iter()
+                        .flat_map(|job| job.events.iter())
+                        .zip(&envelopes)
+                        .map(|(event, envelope)| StoredEvent {
+                            audience: event.audience,
+                            envelope: envelope.clone(),
+                        })
+                        .collect();
+                    cluster.stored(stored).await;
+                }
+                let mut envelopes = envelopes.into_iter();
+                for job in jobs.drain(..) {
+                    let mine: Vec<Envelope> = envelopes.by_ref().take(job.events.len()).collect();
+                    if let Delivery::Local(io) = &delivery {
+                        for (event, envelope) in job.events.iter().zip(&mine) {
+                            emit(io, event.audience.room(), envelope, &stats, &mut doomed);
                         }
                     }
-                    Delivery::Cluster(cluster) => {
-                        let stored: Vec<StoredEvent> = jobs
-                            .iter()
-                            .zip(&envelopes)
-                            .map(|(job, envelope)| StoredEvent {
-                                audience: job.event.audience,
-                                envelope: envelope.clone(),
-                            })
-                            .collect();
-                        cluster.stored(stored).await;
-                        for (job, envelope) in jobs.drain(..).zip(envelopes) {
-                            let _ = job.done.send(Ok(envelope));
-                        }
-                    }
+                    let _ = job.done.send(Ok(mine));
                 }
             }
             Err(e) => {
@@ -199,6 +235,11 @@ impl Doomed {
 /// cannot take the event is closed before the next event is emitted. That
 /// keeps the invariant clients rely on: a socket never sees id N+1 after
 /// missing id N. Its client reconnects and catches up from its last id.
+///
+/// The envelope is serialised once, into JSON text; each socket's emit then
+/// copies that text into its packet instead of walking the envelope again.
+/// (socketioxide's broadcast encodes once too, but its error does not say
+/// which sockets missed the event, and those are the ones to close.)
 pub(crate) fn emit(
     io: &SocketIo,
     room: Option<String>,
@@ -213,12 +254,28 @@ pub(crate) fn emit(
     // herald-bench's clock for "emit → client" latency starts here (its own
     // subscriber enables this target; otherwise the event costs nothing).
     tracing::trace!(target: "herald_server::hub::emit", id = envelope.id, sockets = sockets.len(), "emitting");
+    if sockets.is_empty() {
+        return;
+    }
+    let encoded = match serde_json::value::to_raw_value(envelope) {
+        Ok(encoded) => encoded,
+        Err(e) => {
+            // An envelope is plain data, so this is not expected; if it
+            // happens, every socket missed the event and must be closed.
+            tracing::error!(id = envelope.id, error = %e, "cannot encode an event");
+            for socket in sockets {
+                stats.emit_failures.fetch_add(1, Ordering::Relaxed);
+                doomed.condemn(socket);
+            }
+            return;
+        }
+    };
     for socket in sockets {
         if doomed.skip(&socket) {
             stats.emit_failures.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if let Err(e) = socket.emit(&envelope.kind, envelope) {
+        if let Err(e) = socket.emit(&envelope.kind, &encoded) {
             stats.emit_failures.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(id = envelope.id, sid = %socket.id, error = %e, "emit failed; closing the socket so its client catches up");
             doomed.condemn(socket);

@@ -2,9 +2,11 @@
 //!
 //! A connection must carry `auth: { token }`, an access token. The middleware
 //! refuses it before it joins anything; the refusal's message starts with a
-//! [`ConnectErrorCode`]. An accepted socket joins `user_{id}`, `admin` when the
-//! user is an admin, and a private room of its session so that signing out
-//! (or a refresh token's reuse) closes the sockets of that login.
+//! [`ConnectErrorCode`]. An accepted socket joins `user_{id}` and `admin` when
+//! the user is an admin. Its session id is kept in its extensions, so that
+//! signing out (or a refresh token's reuse) closes the sockets of that login
+//! ([`disconnect_session`]); a room per session would cost every socket a
+//! room of its own, for an action as rare as a logout.
 //!
 //! An account holds at most [`crate::socket_cap::SOCKETS_PER_USER`] sockets
 //! and a login [`crate::socket_cap::SOCKETS_PER_SESSION`]; one more is
@@ -35,6 +37,12 @@ use crate::token::{INVALID_TOKEN, TokenError, TokenKeys};
 /// 1 s (the `exp` claim counts whole seconds).
 pub const EXPIRY_SLACK: Duration = Duration::from_secs(1);
 
+/// Each WebSocket's read buffer: 1 KiB (socketioxide's default is 4 KiB).
+/// Every message a client sends (a pong, the `herald_ping` probe and its
+/// acknowledgement) is well under 100 bytes, and a larger frame still gets
+/// room for its whole length; the buffer is held by every idle socket.
+pub const WS_READ_BUFFER: usize = 1024;
+
 /// What the handshake middleware needs.
 #[derive(Debug, Clone)]
 pub struct SocketState {
@@ -48,7 +56,8 @@ pub struct SocketState {
 struct SocketUser {
     id: u64,
     role: Role,
-    sid: String,
+    /// Shared, so that reading it off every socket copies no string.
+    sid: Arc<str>,
     /// The access token's `exp`, in Unix seconds.
     exp: i64,
     /// The socket's place under the caps: the socket's extensions hold it,
@@ -56,16 +65,25 @@ struct SocketUser {
     _slot: Arc<SocketSlot>,
 }
 
-/// The room of every socket opened under one login session.
-/// Disconnects every socket of this node opened under session `sid`.
-pub async fn close_session(io: &SocketIo, sid: &str) {
-    if let Err(e) = io.to(session_room(sid)).disconnect().await {
-        tracing::debug!(error = %e, "disconnecting the sockets of a revoked session");
+/// Disconnects every socket opened under login session `session_id`;
+/// returns how many there were. It reads each socket's session off its
+/// extensions: O(sockets), which at 10,000 sockets is well under a
+/// millisecond, for a logout.
+pub fn disconnect_session(io: &SocketIo, session_id: &str) -> usize {
+    let mut closed = 0;
+    for socket in io.sockets() {
+        let ours = socket
+            .extensions
+            .get::<SocketUser>()
+            .is_some_and(|user| &*user.sid == session_id);
+        if ours {
+            closed += 1;
+            if let Err(e) = socket.disconnect() {
+                tracing::debug!(error = %e, "disconnecting a socket of a revoked session");
+            }
+        }
     }
-}
-
-pub fn session_room(sid: &str) -> String {
-    format!("session_{sid}")
+    closed
 }
 
 /// A refused handshake. Displayed as `CODE: reason`, which is all
@@ -93,7 +111,9 @@ impl Refusal {
 
 /// Builds the Socket.IO layer and its handle.
 pub fn layer(state: SocketState, buffer: usize, websocket_only: bool) -> (SocketIoLayer, SocketIo) {
-    let mut builder = SocketIo::builder().max_buffer_size(buffer);
+    let mut builder = SocketIo::builder()
+        .max_buffer_size(buffer)
+        .ws_read_buffer_size(WS_READ_BUFFER);
     if websocket_only {
         // Any node behind a plain load balancer can then take any client:
         // a polling session's requests need not all reach one node.
@@ -143,7 +163,7 @@ async fn authenticate(
     socket.extensions.insert(SocketUser {
         id,
         role: claims.role,
-        sid: claims.sid,
+        sid: Arc::from(claims.sid),
         exp: claims.exp,
         _slot: Arc::new(slot),
     });
@@ -179,7 +199,6 @@ fn end_at_expiry(socket: &SocketRef, exp: i64) {
 
 async fn on_connect(socket: SocketRef, Extension(user): Extension<SocketUser>) {
     socket.join(user_room(user.id));
-    socket.join(session_room(&user.sid));
     if user.role == Role::Admin {
         socket.join(ADMIN_ROOM);
     }

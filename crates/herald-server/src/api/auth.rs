@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::fanout::LoginAlert;
 use crate::login_info::login_info;
 use crate::push::EndpointRefused;
+use crate::socket::disconnect_session;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
 use crate::store::subscription::Saved;
@@ -213,7 +214,7 @@ pub async fn refresh(
         session::Redeemed::Reused { session_id } => {
             tracing::warn!("a used refresh token was presented again; its session is revoked");
             // Revoked in the store already; its sockets go too, as on logout.
-            close_sockets(&state, &session_id).await;
+            close_sockets(&state, &session_id);
             return Err(ApiError::unauthorized(
                 "refresh_token_reused",
                 "this refresh token was already used; the session is signed out",
@@ -240,8 +241,9 @@ pub async fn refresh(
 }
 
 /// Disconnects every socket opened under session `sid`, on every node.
-async fn close_sockets(state: &AppState, sid: &str) {
-    crate::socket::close_session(&state.io, sid).await;
+fn close_sockets(state: &AppState, sid: &str) {
+    let closed = disconnect_session(&state.io, sid);
+    tracing::debug!(closed, "disconnected the sockets of a revoked session");
     if let Some(cluster) = &state.cluster {
         cluster.session_ended(sid);
     }
@@ -313,7 +315,7 @@ pub async fn logout(
     for sid in sessions {
         let s = sid.clone();
         state.db.call(move |conn| session::revoke(conn, &s)).await?;
-        close_sockets(&state, &sid).await;
+        close_sockets(&state, &sid);
     }
     Ok(StatusCode::NO_CONTENT)
 }

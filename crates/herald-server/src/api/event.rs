@@ -1,11 +1,21 @@
-//! `POST /api/events`: an admin emits an event to a user, the admin room, or everyone.
+//! `POST /api/events`: an admin emits an event to a user, the admin room, or
+//! everyone; or, with a JSON array, up to [`MAX_BATCH`] events at once.
+//!
+//! A batch is all or nothing: every element passes the same checks as a
+//! single event (the first that fails is named by its index and nothing is
+//! stored), then the hub stores them in one transaction and emits them in
+//! id order. One request per event capped an operator's rate at the hub's
+//! round trip; a batch pays it once.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use herald_proto::api::{EmitRequest, EmitResponse, Target};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use herald_proto::api::{EmitBatchResponse, EmitRequest, EmitResponse, Target};
 use herald_proto::{EventType, Severity};
+use serde_json::value::RawValue;
 
-use super::extract::{AdminUser, Json};
+use super::MAX_BODY;
+use super::extract::{AdminUser, Json, RawBody};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::event::{ADMIN_ROOM, Audience, NewEvent};
@@ -15,30 +25,165 @@ pub const MAX_TITLE: usize = 200;
 pub const MAX_MESSAGE: usize = 4000;
 pub const MAX_URL: usize = 2048;
 
+/// Events one request may carry as an array.
+pub const MAX_BATCH: usize = 1000;
+
+/// The body limit of `POST /api/events`: 4 MiB, room for a full batch of
+/// typical events. A single object, and each element of an array, stays
+/// within [`MAX_BODY`] as before.
+pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
+
 pub async fn emit(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
-    Json(body): Json<EmitRequest>,
-) -> Result<(StatusCode, Json<EmitResponse>), ApiError> {
-    let event = validate(body)?;
-    if let Audience::User(id) = event.audience
-        && state
-            .db
-            .call(move |conn| user::find_by_id(conn, id))
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::invalid(
-            "unknown_user",
-            format!("no user with id {id}"),
-        ));
+    headers: HeaderMap,
+    body: Result<RawBody, ApiError>,
+) -> Result<Response, ApiError> {
+    if !is_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType);
     }
+    let RawBody(body) = body.map_err(|e| match e {
+        ApiError::PayloadTooLarge => ApiError::TooLarge {
+            code: "payload_too_large",
+            message: format!(
+                "the request body is larger than {} MiB",
+                MAX_BATCH_BODY / (1024 * 1024)
+            ),
+        },
+        other => other,
+    })?;
+    let is_batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    if !is_batch {
+        if body.len() > MAX_BODY {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let event = validate(parse_one(&body)?)?;
+        check_users(&state, std::slice::from_ref(&event), false).await?;
+        let stored = state
+            .hub
+            .publish(event)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok((StatusCode::CREATED, Json(EmitResponse { id: stored.id })).into_response());
+    }
+    let events = parse_batch(&body)?;
+    check_users(&state, &events, true).await?;
     let stored = state
         .hub
-        .publish(event)
+        .publish_batch(events)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((StatusCode::CREATED, Json(EmitResponse { id: stored.id })))
+    let ids = stored.iter().map(|e| e.id).collect();
+    Ok((StatusCode::CREATED, Json(EmitBatchResponse { ids })).into_response())
+}
+
+/// Whether the request says its body is JSON, as `axum::Json` requires:
+/// `application/json` or `application/*+json`, with any parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// One event's JSON, with the same rejections as the `Json` extractor.
+fn parse_one(bytes: &[u8]) -> Result<EmitRequest, ApiError> {
+    let axum::Json(request) = axum::Json::<EmitRequest>::from_bytes(bytes)?;
+    Ok(request)
+}
+
+/// Parses and checks every element of a batch; the first bad one rejects
+/// the whole batch, named by its index.
+pub fn parse_batch(bytes: &[u8]) -> Result<Vec<NewEvent>, ApiError> {
+    let axum::Json(elements) = axum::Json::<Vec<Box<RawValue>>>::from_bytes(bytes)?;
+    if elements.is_empty() {
+        return Err(ApiError::invalid(
+            "empty_batch",
+            "the array holds no events",
+        ));
+    }
+    if elements.len() > MAX_BATCH {
+        return Err(ApiError::TooLarge {
+            code: "too_many_events",
+            message: format!(
+                "the array holds {} events; at most {MAX_BATCH} a request",
+                elements.len()
+            ),
+        });
+    }
+    elements
+        .iter()
+        .enumerate()
+        .map(|(index, element)| {
+            let text = element.get();
+            if text.len() > MAX_BODY {
+                return Err(ApiError::TooLarge {
+                    code: "event_too_large",
+                    message: format!("event {index}: larger than 64 KiB"),
+                });
+            }
+            parse_one(text.as_bytes())
+                .and_then(validate)
+                .map_err(|e| at_index(index, e))
+        })
+        .collect()
+}
+
+/// The same error, its message prefixed with the element's index.
+fn at_index(index: usize, error: ApiError) -> ApiError {
+    let message = format!("event {index}: {error}");
+    match error {
+        ApiError::Invalid { code, .. } => ApiError::Invalid { code, message },
+        ApiError::MalformedJson(_) => ApiError::MalformedJson(message),
+        ApiError::BadInput { code, .. } => ApiError::BadInput { code, message },
+        _ => ApiError::BadRequest(message),
+    }
+}
+
+/// Refuses events for a user who does not exist; in a batch, names the
+/// first such element.
+async fn check_users(state: &AppState, events: &[NewEvent], batch: bool) -> Result<(), ApiError> {
+    let mut wanted: Vec<(usize, u64)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.audience {
+            Audience::User(id) => Some((i, id)),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    // One lookup per distinct user, the first element of each kept.
+    wanted.sort_by_key(|&(i, id)| (id, i));
+    wanted.dedup_by_key(|&mut (_, id)| id);
+    let missing = state
+        .db
+        .call(move |conn| {
+            let mut missing = Vec::new();
+            for (index, id) in wanted {
+                if user::find_by_id(conn, id)?.is_none() {
+                    missing.push((index, id));
+                }
+            }
+            Ok(missing)
+        })
+        .await?;
+    match missing.into_iter().min() {
+        None => Ok(()),
+        Some((index, id)) => {
+            let error = ApiError::invalid("unknown_user", format!("no user with id {id}"));
+            Err(if batch { at_index(index, error) } else { error })
+        }
+    }
 }
 
 /// Checks an emit request against the contract and turns it into an event.

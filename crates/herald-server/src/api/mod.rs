@@ -23,7 +23,10 @@ use extract::Json;
 // The checks a request body meets before anything is stored or hashed, as
 // pure functions: the fuzz targets (fuzz/) drive them with arbitrary bodies.
 pub use auth::{MAX_EMAIL, login_email, logout_refresh_token};
-pub use event::{MAX_MESSAGE, MAX_TITLE, MAX_URL, validate as validate_event};
+pub use event::{
+    MAX_BATCH, MAX_BATCH_BODY, MAX_MESSAGE, MAX_TITLE, MAX_URL, parse_batch as parse_event_batch,
+    validate as validate_event,
+};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -42,7 +45,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/notifications", get(notification::catch_up))
         .route("/api/notifications/read", post(notification::mark_read))
         .route("/api/notifications/test", post(notification::self_test))
-        .route("/api/events", post(event::emit))
+        .route(
+            "/api/events",
+            // A batch needs more room than the default; a single event
+            // still gets MAX_BODY (the handler checks it).
+            post(event::emit).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
         .route("/healthz", get(health))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))

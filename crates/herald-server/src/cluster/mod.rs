@@ -352,7 +352,9 @@ async fn on_message(
     } else if channel == wire::SESSIONS {
         match serde_json::from_slice::<SessionMessage>(payload) {
             Ok(message) if message.node == node => {}
-            Ok(message) => crate::socket::close_session(io, &message.session).await,
+            Ok(message) => {
+                crate::socket::disconnect_session(io, &message.session);
+            }
             Err(e) => tracing::warn!(error = %e, "a sessions message that does not parse"),
         }
     }
