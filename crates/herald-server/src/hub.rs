@@ -7,6 +7,10 @@
 //! its socket dropped, and then catch-up from its last id fills the gap. A
 //! socket that cannot take an event (its buffer is full) is closed at once,
 //! before the next event, so it can never skip one and carry on.
+//!
+//! With several nodes ([`Delivery::Cluster`]) the hub stores and hands the
+//! batch to the cluster, and this node's relay (`cluster/relay.rs`) emits
+//! it, in one id order with what the other nodes stored.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -366,10 +366,3 @@ mod tests {
         })
     }
 }
-
-// TEMP-STUB (replaced by the storage interface)
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub audience: Audience,
-    pub envelope: Envelope,
-}

@@ -119,13 +119,3 @@ impl Db {
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
-
-// TEMP-STUB (replaced by the storage interface)
-impl Db {
-    pub async fn events_after(&self, _after: u64, _limit: u32) -> Result<Vec<event::StoredEvent>, StoreError> {
-        Ok(Vec::new())
-    }
-    pub async fn last_event_id(&self) -> Result<u64, StoreError> {
-        self.call(|conn| event::last_id(conn)).await
-    }
-}
