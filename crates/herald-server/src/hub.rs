@@ -18,7 +18,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::event::{self, NewEvent};
+use crate::store::event::NewEvent;
 use crate::store::{Db, StoreError};
 
 /// How many queued events one transaction takes at most.
@@ -99,9 +99,7 @@ async fn run(db: Db, io: SocketIo, mut rx: mpsc::Receiver<Job>, stats: Arc<HubSt
         }
         let events: Vec<NewEvent> = jobs.iter().map(|j| j.event.clone()).collect();
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let stored = db
-            .call(move |conn| event::insert_batch(conn, &events, &created_at))
-            .await;
+        let stored = db.insert_events(events, created_at).await;
         match stored {
             Ok(envelopes) => {
                 stats

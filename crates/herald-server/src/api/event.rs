@@ -9,7 +9,6 @@ use super::extract::{AdminUser, Json};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::event::{ADMIN_ROOM, Audience, NewEvent};
-use crate::store::user;
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_MESSAGE: usize = 4000;
@@ -22,11 +21,7 @@ pub async fn emit(
 ) -> Result<(StatusCode, Json<EmitResponse>), ApiError> {
     let event = validate(body)?;
     if let Audience::User(id) = event.audience
-        && state
-            .db
-            .call(move |conn| user::find_by_id(conn, id))
-            .await?
-            .is_none()
+        && state.db.find_user_by_id(id).await?.is_none()
     {
         return Err(ApiError::invalid(
             "unknown_user",
