@@ -43,8 +43,10 @@ impl LocalHub {
             "herald-bench-hub-secret-{:020}",
             crate::clock::now_ns()
         ));
-        let server = Server::open(config.clone())?;
-        server.add_user("admin@bench.invalid", "Admin", Role::Admin, PASSWORD)?;
+        let server = Server::open(config.clone()).await?;
+        server
+            .add_user("admin@bench.invalid", "Admin", Role::Admin, PASSWORD)
+            .await?;
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -96,9 +98,11 @@ impl LocalHub {
     }
 
     /// Adds a user (one Argon2 hash) and returns its id.
-    pub fn add_user(&self, email: &str) -> anyhow::Result<u64> {
-        Ok(Server::open(self.config.clone())?
-            .add_user(email, email, Role::User, PASSWORD)?
+    pub async fn add_user(&self, email: &str) -> anyhow::Result<u64> {
+        Ok(Server::open(self.config.clone())
+            .await?
+            .add_user(email, email, Role::User, PASSWORD)
+            .await?
             .id)
     }
 

@@ -11,7 +11,6 @@ use crate::sample::sample;
 use crate::server::Server;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
-use crate::store::user;
 use crate::token::random_token;
 
 pub const ALICE: &str = "alice@example.com";
@@ -37,14 +36,14 @@ impl std::fmt::Debug for DemoAccount {
 }
 
 /// Makes the demo accounts that do not exist yet, with random passwords.
-pub fn ensure_accounts(server: &Server) -> Result<Vec<DemoAccount>, ServerError> {
+pub async fn ensure_accounts(server: &Server) -> Result<Vec<DemoAccount>, ServerError> {
     let mut accounts = Vec::new();
     for (email, name, role) in [(ALICE, "Alice", Role::User), (ADMIN, "Admin", Role::Admin)] {
-        let password = if server.has_user(email)? {
+        let password = if server.has_user(email).await? {
             None
         } else {
             let password = random_token(12);
-            server.add_user(email, name, role, &password)?;
+            server.add_user(email, name, role, &password).await?;
             Some(password)
         };
         accounts.push(DemoAccount {
@@ -58,15 +57,14 @@ pub fn ensure_accounts(server: &Server) -> Result<Vec<DemoAccount>, ServerError>
 
 /// Sends a sample event every `every` until `stop` turns true.
 pub async fn tick(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
-    let users = state
-        .db
-        .call(|conn| {
-            Ok((
-                user::find_by_email(conn, ALICE)?,
-                user::find_by_email(conn, ADMIN)?,
-            ))
-        })
-        .await;
+    let users = match state.db.find_user_by_email(ALICE).await {
+        Ok(alice) => state
+            .db
+            .find_user_by_email(ADMIN)
+            .await
+            .map(|admin| (alice, admin)),
+        Err(e) => Err(e),
+    };
     let Ok((Some(alice), admin)) = users else {
         tracing::warn!("demo: no alice@example.com account; no sample events");
         return;

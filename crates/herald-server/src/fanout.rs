@@ -24,7 +24,7 @@ use crate::lanes::{Handler, Lanes};
 use crate::mail::Mailer;
 use crate::push::{EndpointRefused, PushError, PushSender, SendOutcome};
 use crate::push_slots::{PushSlots, Slot};
-use crate::store::{Db, subscription};
+use crate::store::Db;
 
 /// One login to tell the user about.
 #[derive(Debug, Clone)]
@@ -182,7 +182,7 @@ async fn send_pushes(work: &Arc<PushWork>, alert: &LoginAlert) {
     let user_id = alert.user.id;
     let subs = match work
         .db
-        .call(move |conn| subscription::for_user(conn, user_id, MAX_PUSH_SUBSCRIPTIONS))
+        .subscriptions_for(user_id, MAX_PUSH_SUBSCRIPTIONS)
         .await
     {
         Ok(subs) => subs,
@@ -251,12 +251,7 @@ async fn push_one(
         Ok(SendOutcome::Gone) => {
             stats.pushes_gone.fetch_add(1, Ordering::Relaxed);
             tracing::info!(user = user_id, "push subscription gone; deleting it");
-            let endpoint = sub.endpoint.clone();
-            if let Err(e) = work
-                .db
-                .call(move |conn| subscription::delete(conn, user_id, &endpoint).map(drop))
-                .await
-            {
+            if let Err(e) = work.db.delete_subscription(user_id, &sub.endpoint).await {
                 tracing::error!(error = %e, "cannot delete a gone subscription");
             }
         }

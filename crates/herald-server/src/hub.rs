@@ -23,7 +23,7 @@ use socketioxide::socket::Sid;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::cluster::Cluster;
-use crate::store::event::{self, NewEvent, StoredEvent};
+use crate::store::event::{NewEvent, StoredEvent};
 use crate::store::{Db, StoreError};
 
 /// How many queued requests one transaction takes at most.
@@ -150,9 +150,7 @@ async fn run(db: Db, delivery: Delivery, mut rx: mpsc::Receiver<Job>, stats: Arc
         }
         let events: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.clone()).collect();
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let stored = db
-            .call(move |conn| event::insert_batch(conn, &events, &created_at))
-            .await;
+        let stored = db.insert_events(events, created_at).await;
         match stored {
             Ok(envelopes) => {
                 stats

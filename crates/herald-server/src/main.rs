@@ -104,21 +104,29 @@ fn main() -> anyhow::Result<()> {
     herald_server::logging::init();
     let cli = Cli::parse();
     let mut config = Config::new(&cli.data_dir);
-    config.smtp_url = cli.smtp_url;
-    config.mail_from = cli.mail_from;
-    config.geoip_db = cli.geoip_db;
-    config.vapid_subject = cli.vapid_subject;
+    config.smtp_url = cli.smtp_url.clone();
+    config.mail_from = cli.mail_from.clone();
+    config.geoip_db = cli.geoip_db.clone();
+    config.vapid_subject = cli.vapid_subject.clone();
     config.jwt_secret = std::env::var("HERALD_JWT_SECRET").ok();
     config.access_ttl = Duration::from_secs(cli.access_ttl_secs.max(1));
     config.http.max_connections = cli.max_connections.max(1);
     config.push_allow_private = cli.push_allow_private_networks;
     config.retention.events = Duration::from_secs(u64::from(cli.event_retention_days) * 24 * 3600);
-    config.redis_url = cli.redis_url;
+    config.redis_url = cli.redis_url.clone();
     config.websocket_only = cli.websocket_only;
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }
+    // One runtime for every command: opening the database is async (a
+    // Postgres pool), `user add` included.
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let server = Server::open(config)
+        .await
         .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
 
     match cli.command {
@@ -140,7 +148,7 @@ fn main() -> anyhow::Result<()> {
                 RoleArg::User => Role::User,
                 RoleArg::Admin => Role::Admin,
             };
-            let user = server.add_user(&email, &name, role, password)?;
+            let user = server.add_user(&email, &name, role, password).await?;
             eprintln!(
                 "added user {} <{}> ({}) with id {}",
                 user.name,
@@ -152,22 +160,19 @@ fn main() -> anyhow::Result<()> {
         }
         None => {
             if cli.demo {
-                print_demo(&server, cli.bind)?;
+                print_demo(&server, cli.bind).await?;
             }
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(cli.bind)
-                    .await
-                    .with_context(|| format!("cannot listen on {}", cli.bind))?;
-                server.run(listener, shutdown_signal()).await?;
-                Ok(())
-            })
+            let listener = tokio::net::TcpListener::bind(cli.bind)
+                .await
+                .with_context(|| format!("cannot listen on {}", cli.bind))?;
+            server.run(listener, shutdown_signal()).await?;
+            Ok(())
         }
     }
 }
 
-fn print_demo(server: &Server, bind: SocketAddr) -> anyhow::Result<()> {
-    let accounts = demo::ensure_accounts(server)?;
+async fn print_demo(server: &Server, bind: SocketAddr) -> anyhow::Result<()> {
+    let accounts = demo::ensure_accounts(server).await?;
     let url = format!("http://{bind}");
     let mut out = String::new();
     out.push_str(&format!("\nherald-server demo at {url}\n"));

@@ -21,7 +21,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::watch;
 
 use crate::config::Retention;
-use crate::store::{Db, StoreError, event, session};
+use crate::store::{Db, StoreError};
 
 /// Events deleted per transaction: 5,000 (a few milliseconds of the lock).
 pub const EVENT_BATCH: u32 = 5_000;
@@ -50,10 +50,7 @@ pub async fn run_once(
     let cutoff = oldest_kept.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut report = Report::default();
     loop {
-        let cutoff = cutoff.clone();
-        let deleted = db
-            .call(move |conn| event::prune_before(conn, &cutoff, EVENT_BATCH))
-            .await?;
+        let deleted = db.prune_events_before(cutoff.clone(), EVENT_BATCH).await?;
         report.events += deleted;
         if deleted < u64::from(EVENT_BATCH) {
             break;
@@ -61,7 +58,7 @@ pub async fn run_once(
     }
     let grace = i64::try_from(retention.grace.as_secs()).unwrap_or(i64::MAX);
     let at = now.timestamp();
-    let pruned = db.call(move |conn| session::prune(conn, at, grace)).await?;
+    let pruned = db.prune_sessions(at, grace).await?;
     report.sessions = pruned.sessions;
     report.refresh_tokens = pruned.refresh_tokens;
     Ok(report)

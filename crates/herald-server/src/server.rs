@@ -21,7 +21,7 @@ use crate::rate_limit::{Limiter, LoginLimiter};
 use crate::socket::{self, SocketState};
 use crate::socket_cap::SocketCap;
 use crate::state::{AppState, Inner};
-use crate::store::{Db, user};
+use crate::store::Db;
 use crate::token::{TokenKeys, load_or_create_secret};
 use crate::{api, demo, password, prune};
 
@@ -39,7 +39,7 @@ pub struct Server {
 impl Server {
     /// Opens the data directory (creating it), the database, the JWT secret,
     /// the VAPID keys, and the optional GeoIP database and SMTP transport.
-    pub fn open(config: Config) -> Result<Server, ServerError> {
+    pub async fn open(config: Config) -> Result<Server, ServerError> {
         let dir = &config.data_dir;
         crate::fsutil::create_private_dir(dir).map_err(|source| ServerError::DataDir {
             path: dir.display().to_string(),
@@ -75,9 +75,9 @@ impl Server {
         &self.config
     }
 
-    /// Adds an account. Blocking (it hashes the password): for the CLI,
-    /// `--demo` and tests, before [`Server::run`].
-    pub fn add_user(
+    /// Adds an account, for the CLI, `--demo` and tests, before
+    /// [`Server::run`]. It hashes the password on the calling thread.
+    pub async fn add_user(
         &self,
         email: &str,
         name: &str,
@@ -96,17 +96,12 @@ impl Server {
             ));
         }
         let hash = password::hash(password).map_err(|e| ServerError::Input(e.to_string()))?;
-        Ok(self
-            .db
-            .call_blocking(|conn| user::insert(conn, email, name.trim(), role, &hash))?)
+        Ok(self.db.insert_user(email, name.trim(), role, &hash).await?)
     }
 
     /// Whether an account exists for `email`.
-    pub fn has_user(&self, email: &str) -> Result<bool, ServerError> {
-        Ok(self
-            .db
-            .call_blocking(|conn| user::find_by_email(conn, email))?
-            .is_some())
+    pub async fn has_user(&self, email: &str) -> Result<bool, ServerError> {
+        Ok(self.db.find_user_by_email(email).await?.is_some())
     }
 
     /// Serves HTTP and Socket.IO on `listener` until `shutdown` completes,

@@ -29,8 +29,8 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 
 use crate::socket_cap::{SocketCap, SocketSlot};
+use crate::store::Db;
 use crate::store::event::{ADMIN_ROOM, user_room};
-use crate::store::{Db, session};
 use crate::token::{INVALID_TOKEN, TokenError, TokenKeys};
 
 /// How late after its token's expiry a socket may be disconnected at most:
@@ -141,15 +141,10 @@ async fn authenticate(
     let id = claims
         .user_id()
         .map_err(|_| Refusal::new(ConnectErrorCode::BadToken, INVALID_TOKEN))?;
-    let sid = claims.sid.clone();
-    let active = state
-        .db
-        .call(move |conn| session::is_active(conn, &sid))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot check a socket's session");
-            Refusal::new(ConnectErrorCode::BadToken, "cannot check the session")
-        })?;
+    let active = state.db.session_is_active(&claims.sid).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot check a socket's session");
+        Refusal::new(ConnectErrorCode::BadToken, "cannot check the session")
+    })?;
     if !active {
         return Err(Refusal::new(
             ConnectErrorCode::BadToken,

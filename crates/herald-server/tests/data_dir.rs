@@ -47,7 +47,7 @@ async fn database_files_left_readable_by_an_older_version_are_tightened() {
     }
     let mut config = herald_server::Config::new(&dir);
     config.jwt_secret = Some(support::server::JWT_SECRET.into());
-    let server = herald_server::Server::open(config).expect("open");
+    let server = herald_server::Server::open(config).await.expect("open");
     for name in ["herald.db", "herald.db-wal", "herald.db-shm"] {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use herald_proto::api::Role;
 use herald_proto::{Envelope, Severity};
+use herald_server::Config;
 use herald_server::store::event::{self, Audience, NewEvent};
-use herald_server::store::{Db, StoreError, now_unix, session};
-use herald_server::{Config, Server};
+use herald_server::store::sqlite::SqliteDb;
+use herald_server::store::{StoreError, now_unix, session};
 use serde_json::{Value, json};
 use support::server::PASSWORD;
 use support::{Account, TestServer};
@@ -45,12 +46,8 @@ struct Seeded {
 /// Writes, before the server runs: 3 events of 40 days ago and 2 of a day
 /// ago (one of each read), and five sessions in every state.
 fn seed(config: &Config) -> Seeded {
-    let server = Server::open(config.clone()).expect("open the data directory");
-    let user = server
-        .add_user("alice@example.com", "alice", Role::User, PASSWORD)
-        .expect("add alice");
-    drop(server);
-    let db = Db::open(&config.data_dir).expect("open the database");
+    let user = support::server::add_user_blocking(config, "alice@example.com", Role::User);
+    let db = SqliteDb::open(&config.data_dir).expect("open the database");
     let id = user.id;
     let (old, recent) = db
         .call_blocking(|conn| {
@@ -98,7 +95,7 @@ fn seed(config: &Config) -> Seeded {
 
 /// (events, reads, sessions, refresh tokens) stored now.
 fn counts(dir: &Path) -> (u64, u64, u64, u64) {
-    let db = Db::open(dir).expect("open the database");
+    let db = SqliteDb::open(dir).expect("open the database");
     db.call_blocking(|conn| {
         let count = |table: &str| -> Result<u64, StoreError> {
             Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)

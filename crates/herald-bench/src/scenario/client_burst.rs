@@ -93,7 +93,7 @@ pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
     for round in 0..size.rounds {
         // A: Herald's engine, a fresh user and inbox each round.
         let email = format!("burst-engine-{round}@bench.invalid");
-        let user = hub.add_user(&email)?;
+        let user = hub.add_user(&email).await?;
         let dir = temp_dir("burst-engine")?;
         let mut engine = engine_proc::spawn(&hub.url, &email, &dir, size.burst_events).await?;
         let done = burst(&hub, user, size, &mut engine, &mut herald).await?;
@@ -119,7 +119,7 @@ pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
 
         // B: Node's socket.io-client.
         let email = format!("burst-node-{round}@bench.invalid");
-        let user = hub.add_user(&email)?;
+        let user = hub.add_user(&email).await?;
         let token = hub.login(&email).await?;
         let count = size.burst_events.to_string();
         let mut node = node_client(&hub.url, &token, &["count", &count]).await?;

@@ -35,8 +35,8 @@ impl Figures {
 
 pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
     let hub = LocalHub::start().await?;
-    hub.add_user("idle-engine@bench.invalid")?;
-    hub.add_user("idle-node@bench.invalid")?;
+    hub.add_user("idle-engine@bench.invalid").await?;
+    hub.add_user("idle-node@bench.invalid").await?;
     let dir = temp_dir("idle-engine")?;
     let engine = engine_proc::spawn(&hub.url, "idle-engine@bench.invalid", &dir, 0).await?;
     let token = hub.login("idle-node@bench.invalid").await?;

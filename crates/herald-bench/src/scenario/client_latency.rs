@@ -64,9 +64,9 @@ fn ms(from: Option<u64>, to: Option<u64>) -> Option<f64> {
 pub async fn run(size: Size, probe: &Probe, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
     let hub = LocalHub::start().await?;
     let users = [
-        hub.add_user("engine@bench.invalid")?,
-        hub.add_user("node@bench.invalid")?,
-        hub.add_user("floor@bench.invalid")?,
+        hub.add_user("engine@bench.invalid").await?,
+        hub.add_user("node@bench.invalid").await?,
+        hub.add_user("floor@bench.invalid").await?,
     ];
 
     // Herald: every event is its own toast here (no coalescing), so that

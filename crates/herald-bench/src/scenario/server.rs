@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 use herald_proto::api::Role;
-use herald_server::store::{Db, StoreError, session, user};
+use herald_server::store::sqlite::SqliteDb;
+use herald_server::store::{StoreError, session, user};
 use herald_server::token::TokenKeys;
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -82,7 +83,7 @@ impl Peer {
         let keys = TokenKeys::new(HERALD_SECRET.as_bytes());
         // Nobody logs in with it; one real hash keeps the rows well-formed.
         let hash = herald_server::password::hash("bench password, never used")?;
-        let db = Db::open(&dir)?;
+        let db = SqliteDb::open(&dir)?;
         let ttl = Duration::from_secs(3600);
         let (tokens, user_ids, operator) = db.call_blocking(|conn| {
             let tx = conn.transaction()?;

@@ -68,10 +68,11 @@ impl Hub {
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let server = Server::open(self.config.clone()).unwrap();
+        let config = self.config.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop = Some(stop);
         self.task = Some(tokio::spawn(async move {
+            let server = Server::open(config).await.unwrap();
             let _ = server
                 .run(listener, async {
                     let _ = stopped.await;
@@ -96,12 +97,29 @@ impl Hub {
         self.serve(listener);
     }
 
+    /// Adds an account through a second handle on the database, on a
+    /// thread with its own runtime, so that synchronous test code can call it.
     pub fn add_user(&self, email: &str, role: Role) -> u64 {
-        Server::open(self.config.clone())
-            .unwrap()
-            .add_user(email, email, role, PASSWORD)
-            .unwrap()
-            .id
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        Server::open(self.config.clone())
+                            .await
+                            .unwrap()
+                            .add_user(email, email, role, PASSWORD)
+                            .await
+                            .unwrap()
+                            .id
+                    })
+                })
+                .join()
+                .unwrap()
+        })
     }
 
     pub async fn token(&self, email: &str) -> String {

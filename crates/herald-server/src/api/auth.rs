@@ -20,7 +20,7 @@ use crate::socket::disconnect_session;
 use crate::state::AppState;
 use crate::store::event::{Audience, NewEvent};
 use crate::store::subscription::Saved;
-use crate::store::{now_unix, session, subscription, user};
+use crate::store::{now_unix, session};
 use crate::token::{INVALID_TOKEN, random_token};
 use crate::{password, push};
 
@@ -51,12 +51,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
 
-    let lookup = email.clone();
-    let record = match state
-        .db
-        .call(move |conn| user::find_by_email(conn, &lookup))
-        .await
-    {
+    let record = match state.db.find_user_by_email(&email).await {
         Ok(record) => record,
         Err(e) => {
             attempt.not_judged().await;
@@ -128,18 +123,10 @@ async fn start_session(
 ) -> Result<TokenResponse, ApiError> {
     let refresh = random_token(32);
     let refresh_expires = now_unix() + state.config.refresh_ttl.as_secs() as i64;
-    let (uid, s, l, r) = (
-        user.id,
-        sid.to_owned(),
-        login_id.to_owned(),
-        refresh.clone(),
-    );
+    state.db.create_session(sid, user.id, login_id).await?;
     state
         .db
-        .call(move |conn| {
-            session::create(conn, &s, uid, &l)?;
-            session::add_refresh_token(conn, &s, &r, refresh_expires)
-        })
+        .add_refresh_token(sid, &refresh, refresh_expires)
         .await?;
     token_pair(state, user, sid, refresh)
 }
@@ -196,10 +183,7 @@ pub async fn refresh(
     Json(body): Json<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let token = body.refresh_token;
-    let redeemed = state
-        .db
-        .call(move |conn| session::redeem(conn, &token))
-        .await?;
+    let redeemed = state.db.redeem_refresh_token(&token).await?;
     let (sid, user_id) = match redeemed {
         session::Redeemed::Ok {
             session_id,
@@ -221,10 +205,7 @@ pub async fn refresh(
             ));
         }
     };
-    let record = state
-        .db
-        .call(move |conn| user::find_by_id(conn, user_id))
-        .await?;
+    let record = state.db.find_user_by_id(user_id).await?;
     let user = record
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_refresh_token", "the account no longer exists")
@@ -232,11 +213,7 @@ pub async fn refresh(
         .user;
     let refresh = random_token(32);
     let expires = now_unix() + state.config.refresh_ttl.as_secs() as i64;
-    let (s, r) = (sid.clone(), refresh.clone());
-    state
-        .db
-        .call(move |conn| session::add_refresh_token(conn, &s, &r, expires))
-        .await?;
+    state.db.add_refresh_token(&sid, &refresh, expires).await?;
     Ok(Json(token_pair(&state, &user, &sid, refresh)?))
 }
 
@@ -291,11 +268,7 @@ pub async fn logout(
         }
     }
     if let Some(token) = refresh_token {
-        match state
-            .db
-            .call(move |conn| session::session_of(conn, &token))
-            .await?
-        {
+        match state.db.session_of(&token).await? {
             Some(sid) => sessions.push(sid),
             None => {
                 return Err(ApiError::unauthorized(
@@ -313,8 +286,7 @@ pub async fn logout(
     }
     sessions.dedup();
     for sid in sessions {
-        let s = sid.clone();
-        state.db.call(move |conn| session::revoke(conn, &s)).await?;
+        state.db.revoke_session(&sid).await?;
         close_sockets(&state, &sid);
     }
     Ok(StatusCode::NO_CONTENT)
@@ -339,10 +311,9 @@ pub async fn subscribe_push(
         tracing::info!(user = user.id, error = %e, "refused a push subscription");
         ApiError::bad_input(code, e.to_string())
     })?;
-    let id = user.id;
     let saved = state
         .db
-        .call(move |conn| subscription::save(conn, id, &sub, MAX_PUSH_SUBSCRIPTIONS))
+        .save_subscription(user.id, sub, MAX_PUSH_SUBSCRIPTIONS)
         .await?;
     match saved {
         Saved::Added | Saved::Refreshed => Ok(StatusCode::CREATED),
@@ -364,10 +335,9 @@ pub async fn unsubscribe_push(
     user: AuthUser,
     Json(body): Json<PushUnsubscribe>,
 ) -> Result<StatusCode, ApiError> {
-    let id = user.id;
     let deleted = state
         .db
-        .call(move |conn| subscription::delete(conn, id, &body.endpoint))
+        .delete_subscription(user.id, &body.endpoint)
         .await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)

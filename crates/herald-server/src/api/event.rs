@@ -19,7 +19,6 @@ use super::extract::{AdminUser, Json, RawBody};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::event::{ADMIN_ROOM, Audience, NewEvent};
-use crate::store::user;
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_MESSAGE: usize = 4000;
@@ -165,18 +164,12 @@ async fn check_users(state: &AppState, events: &[NewEvent], batch: bool) -> Resu
     // One lookup per distinct user, the first element of each kept.
     wanted.sort_by_key(|&(i, id)| (id, i));
     wanted.dedup_by_key(|&mut (_, id)| id);
-    let missing = state
-        .db
-        .call(move |conn| {
-            let mut missing = Vec::new();
-            for (index, id) in wanted {
-                if user::find_by_id(conn, id)?.is_none() {
-                    missing.push((index, id));
-                }
-            }
-            Ok(missing)
-        })
-        .await?;
+    let mut missing = Vec::new();
+    for (index, id) in wanted {
+        if state.db.find_user_by_id(id).await?.is_none() {
+            missing.push((index, id));
+        }
+    }
     match missing.into_iter().min() {
         None => Ok(()),
         Some((index, id)) => {

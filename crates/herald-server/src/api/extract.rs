@@ -9,7 +9,6 @@ use herald_proto::api::Role;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::session;
 use crate::token::{Claims, INVALID_TOKEN, TokenError};
 
 /// `axum::Json`, with rejections in our error format.
@@ -110,12 +109,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let id = claims
             .user_id()
             .map_err(|_| ApiError::unauthorized("invalid_token", INVALID_TOKEN))?;
-        let sid = claims.sid.clone();
-        if !state
-            .db
-            .call(move |conn| session::is_active(conn, &sid))
-            .await?
-        {
+        if !state.db.session_is_active(&claims.sid).await? {
             return Err(ApiError::unauthorized(
                 "token_revoked",
                 "this session has been signed out",

@@ -91,10 +91,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let last_id = state
-        .db
-        .call(|conn| crate::store::event::last_id(conn))
-        .await?;
+    let last_id = state.db.last_event_id().await?;
     let stats = state.hub.stats();
     Ok(Json(serde_json::json!({
         "status": "ok",

@@ -9,7 +9,7 @@ use super::extract::{AuthUser, Json, Query};
 use crate::error::ApiError;
 use crate::sample::sample;
 use crate::state::AppState;
-use crate::store::event::{self, Audience, NewEvent, user_room};
+use crate::store::event::{Audience, NewEvent, user_room};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -29,10 +29,9 @@ pub async fn catch_up(
         ));
     }
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let (id, admin, after) = (user.id, user.is_admin(), query.after);
     let (items, has_more) = state
         .db
-        .call(move |conn| event::page_for(conn, id, admin, after, limit))
+        .page_for(user.id, user.is_admin(), query.after, limit)
         .await?;
     Ok(Json(CatchUpPage { items, has_more }))
 }
@@ -49,10 +48,9 @@ pub async fn mark_read(
             format!("at most {MAX_READ_IDS} ids at once"),
         ));
     }
-    let (id, admin, ids, read) = (user.id, user.is_admin(), body.ids.clone(), body.read);
     let updated = state
         .db
-        .call(move |conn| event::set_read(conn, id, admin, &ids, read))
+        .set_read(user.id, user.is_admin(), body.ids.clone(), body.read)
         .await?;
     if updated > 0 {
         let change = serde_json::json!({ "ids": body.ids, "read": body.read });

@@ -35,6 +35,34 @@ pub fn user_room(user_id: u64) -> String {
     format!("user_{user_id}")
 }
 
+/// A stored event with who may see it: what a node relaying events to
+/// other nodes needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub audience: Audience,
+    pub envelope: Envelope,
+}
+
+/// The stored `(target_kind, target_user, target_room)` of an audience, and back.
+pub fn audience_columns(audience: Audience) -> (&'static str, Option<u64>, Option<&'static str>) {
+    match audience {
+        Audience::User(id) => ("user", Some(id), None),
+        Audience::Admins => ("room", None, Some(ADMIN_ROOM)),
+        Audience::All => ("all", None, None),
+    }
+}
+
+pub fn audience_from_columns(kind: &str, user: Option<u64>) -> Result<Audience, StoreError> {
+    match (kind, user) {
+        ("user", Some(id)) => Ok(Audience::User(id)),
+        ("room", _) => Ok(Audience::Admins),
+        ("all", _) => Ok(Audience::All),
+        _ => Err(StoreError::Corrupt(format!(
+            "event audience {kind:?}/{user:?}"
+        ))),
+    }
+}
+
 /// An event before it has an id.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -47,7 +75,7 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
-fn severity_str(severity: Severity) -> &'static str {
+pub fn severity_str(severity: Severity) -> &'static str {
     match severity {
         Severity::Info => "info",
         Severity::Success => "success",
@@ -56,7 +84,7 @@ fn severity_str(severity: Severity) -> &'static str {
     }
 }
 
-fn parse_severity(s: &str) -> Option<Severity> {
+pub fn parse_severity(s: &str) -> Option<Severity> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
@@ -75,11 +103,7 @@ pub fn insert_batch(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for event in events {
-            let (kind, user, room) = match event.audience {
-                Audience::User(id) => ("user", Some(id), None),
-                Audience::Admins => ("room", None, Some(ADMIN_ROOM)),
-                Audience::All => ("all", None, None),
-            };
+            let (kind, user, room) = audience_columns(event.audience);
             let data = serde_json::to_string(&event.data)
                 .map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?;
             stmt.execute(params![
@@ -166,6 +190,37 @@ pub fn page_for(
     Ok((items, has_more))
 }
 
+/// Every event with an id above `after_id`, of any audience, in id order.
+pub fn after(conn: &Connection, after_id: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, type, title, message, created_at, url, severity, data, target_kind, target_user
+         FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![after_id, limit])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let severity: Option<String> = row.get(6)?;
+        let data: String = row.get(7)?;
+        let kind: String = row.get(8)?;
+        let id: u64 = row.get(0)?;
+        out.push(StoredEvent {
+            audience: audience_from_columns(&kind, row.get(9)?)?,
+            envelope: Envelope {
+                id,
+                kind: row.get(1)?,
+                title: row.get(2)?,
+                message: row.get(3)?,
+                created_at: row.get(4)?,
+                url: row.get(5)?,
+                severity: severity.as_deref().and_then(parse_severity),
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("event {id} data: {e}")))?,
+            },
+        });
+    }
+    Ok(out)
+}
+
 /// Marks read (or unread) those of `ids` that `user_id` can see; returns how many changed.
 pub fn set_read(
     conn: &mut Connection,
@@ -235,7 +290,7 @@ pub fn prune_before(conn: &mut Connection, cutoff: &str, batch: u32) -> Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
+    use crate::store::sqlite::SqliteDb as Db;
 
     fn event(audience: Audience, title: &str) -> NewEvent {
         NewEvent {

@@ -1,26 +1,42 @@
-//! SQLite persistence: one connection, driven from blocking threads.
+//! Persistence: one async interface ([`Db`]) over two backends.
 //!
-//! Every table lives in one file in the data directory. The schema is built by
-//! the append-only list in [`migration`]. Each submodule holds the queries of
-//! one table family as plain functions over a `&Connection`, so a caller can
-//! compose several of them in one transaction through [`Db::call`].
+//! - SQLite, the embedded default: one file in the data directory
+//!   ([`sqlite`]), its queries in [`event`], [`session`], [`subscription`]
+//!   and [`user`], next to the types every backend returns.
+//! - Postgres, for several nodes sharing one database (`--database-url`).
+//!
+//! Callers see only [`Db`]'s methods, so every rule a method promises (ids
+//! in commit order, a refresh token used once, the per-account push cap) is
+//! kept by each backend and checked by one test suite run against both
+//! (`tests/storage.rs`).
 
 pub mod event;
 pub mod migration;
 pub mod session;
+pub mod sqlite;
 pub mod subscription;
 pub mod user;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use herald_proto::Envelope;
+use herald_proto::api::{CatchUpItem, PushSubscription, Role, User};
+
+use event::{NewEvent, StoredEvent};
+use session::{Pruned, Redeemed};
+use sqlite::SqliteDb;
+use subscription::Saved;
+use user::UserRecord;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database cannot be reached (or did not answer in time): the
+    /// caller may retry later, nothing was stored.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database task failed: {0}")]
@@ -32,86 +48,296 @@ pub enum StoreError {
 }
 
 /// A handle on the database, cheap to clone.
-///
-/// SQLite serialises writers anyway; one connection behind a mutex keeps
-/// ordering obvious (event ids are assigned and emitted in one order) and
-/// costs little, because writes of a burst are batched into one transaction
-/// by the hub.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteDb),
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Db")
+        write!(f, "Db({})", self.backend_name())
+    }
+}
+
+impl From<SqliteDb> for Db {
+    fn from(db: SqliteDb) -> Db {
+        Db {
+            backend: Backend::Sqlite(db),
+        }
     }
 }
 
 impl Db {
-    /// Opens (or creates) `herald.db` in `data_dir` and migrates it. The
-    /// database and its `-wal` and `-shm` files are made owner-only (0600).
+    /// Opens (or creates) the SQLite database in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<Db, StoreError> {
-        let path = data_dir.join("herald.db");
-        crate::fsutil::make_private_file(&path).map_err(|e| StoreError::File(e.to_string()))?;
-        for suffix in ["-wal", "-shm"] {
-            let mut side = path.clone().into_os_string();
-            side.push(suffix);
-            let side = std::path::PathBuf::from(side);
-            if side.exists() {
-                crate::fsutil::make_private_file(&side)
-                    .map_err(|e| StoreError::File(e.to_string()))?;
+        Ok(SqliteDb::open(data_dir)?.into())
+    }
+
+    /// An in-memory SQLite database, for tests.
+    pub fn open_in_memory() -> Result<Db, StoreError> {
+        Ok(SqliteDb::open_in_memory()?.into())
+    }
+
+    /// `sqlite` or `postgres`, as `/healthz` reports it.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+                    .await
             }
         }
-        let conn = Connection::open(path)?;
-        Db::setup(conn)
     }
 
-    /// An in-memory database, for unit tests.
-    pub fn open_in_memory() -> Result<Db, StoreError> {
-        Db::setup(Connection::open_in_memory()?)
+    // Events.
+
+    /// Stores a batch in one transaction and returns the envelopes, ids
+    /// assigned in the order given. Ids are visible in commit order: once a
+    /// reader has seen id N, no event with an id below N appears later.
+    pub async fn insert_events(
+        &self,
+        events: Vec<NewEvent>,
+        created_at: String,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| event::insert_batch(conn, &events, &created_at))
+                    .await
+            }
+        }
     }
 
-    fn setup(mut conn: Connection) -> Result<Db, StoreError> {
-        // WAL lets readers (catch-up) proceed while the hub writes; NORMAL
-        // sync is durable across process crashes, which is what kill -9 is.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migration::migrate(&mut conn)?;
-        Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+    /// One page of what `user_id` can see after `after`, oldest first, and
+    /// whether there is more.
+    pub async fn page_for(
+        &self,
+        user_id: u64,
+        is_admin: bool,
+        after: u64,
+        limit: u32,
+    ) -> Result<(Vec<CatchUpItem>, bool), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| event::page_for(conn, user_id, is_admin, after, limit))
+                    .await
+            }
+        }
     }
 
-    /// Runs `f` with the connection on a blocking thread.
-    pub async fn call<F, R>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
-        R: Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+    /// Every stored event, whatever its audience, with an id above
+    /// `after_id`, in id order, at most `limit` of them.
+    pub async fn events_after(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| event::after(conn, after_id, limit))
+                    .await
+            }
+        }
     }
 
-    /// Runs `f` on the current thread; for start-up and the CLI.
-    pub fn call_blocking<F, R>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&mut Connection) -> Result<R, StoreError>,
-    {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
-        f(&mut guard)
+    /// Marks read (or unread) those of `ids` that `user_id` can see; returns
+    /// how many changed.
+    pub async fn set_read(
+        &self,
+        user_id: u64,
+        is_admin: bool,
+        ids: Vec<u64>,
+        read: bool,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| event::set_read(conn, user_id, is_admin, &ids, read))
+                    .await
+            }
+        }
+    }
+
+    /// The newest event id ever assigned, 0 when there is none; it stays put
+    /// when pruning deletes the newest rows.
+    pub async fn last_event_id(&self) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| event::last_id(conn)).await,
+        }
+    }
+
+    /// Deletes up to `batch` of the oldest events created before `cutoff`
+    /// (RFC 3339, as the hub writes them) with their read marks; how many went.
+    pub async fn prune_events_before(&self, cutoff: String, batch: u32) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| event::prune_before(conn, &cutoff, batch))
+                    .await
+            }
+        }
+    }
+
+    // Users.
+
+    /// Adds a user; [`StoreError::DuplicateEmail`] when the email (in any
+    /// case) is taken.
+    pub async fn insert_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let (email, name, hash) = (email.to_owned(), name.to_owned(), password_hash.to_owned());
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| user::insert(conn, &email, &name, role, &hash))
+                    .await
+            }
+        }
+    }
+
+    /// The user with `email`, compared without regard to case.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let email = email.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| user::find_by_email(conn, &email)).await,
+        }
+    }
+
+    pub async fn find_user_by_id(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| user::find_by_id(conn, id)).await,
+        }
+    }
+
+    // Sessions.
+
+    /// Records a new session (one login) of `user_id`.
+    pub async fn create_session(
+        &self,
+        session_id: &str,
+        user_id: u64,
+        login_id: &str,
+    ) -> Result<(), StoreError> {
+        let (sid, login) = (session_id.to_owned(), login_id.to_owned());
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| session::create(conn, &sid, user_id, &login))
+                    .await
+            }
+        }
+    }
+
+    /// Stores the hash of a new refresh token of `session_id`.
+    pub async fn add_refresh_token(
+        &self,
+        session_id: &str,
+        token: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let (sid, token) = (session_id.to_owned(), token.to_owned());
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| session::add_refresh_token(conn, &sid, &token, expires_at))
+                    .await
+            }
+        }
+    }
+
+    /// Spends a refresh token; reusing a spent one revokes its session.
+    pub async fn redeem_refresh_token(&self, token: &str) -> Result<Redeemed, StoreError> {
+        let token = token.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| session::redeem(conn, &token)).await,
+        }
+    }
+
+    pub async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
+        let sid = session_id.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| session::revoke(conn, &sid)).await,
+        }
+    }
+
+    /// Whether a session exists and has not been revoked.
+    pub async fn session_is_active(&self, session_id: &str) -> Result<bool, StoreError> {
+        let sid = session_id.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| session::is_active(conn, &sid)).await,
+        }
+    }
+
+    /// The session a refresh token belongs to, used or not.
+    pub async fn session_of(&self, refresh_token: &str) -> Result<Option<String>, StoreError> {
+        let token = refresh_token.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| session::session_of(conn, &token)).await,
+        }
+    }
+
+    /// Deletes ended sessions and expired refresh tokens as of `now` (Unix
+    /// s); see [`session::prune`] for the rules.
+    pub async fn prune_sessions(&self, now: i64, grace: i64) -> Result<Pruned, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| session::prune(conn, now, grace)).await,
+        }
+    }
+
+    // Push subscriptions.
+
+    /// Saves `user_id`'s subscription, at most `max` per user; an endpoint
+    /// belongs to the user who saved it first.
+    pub async fn save_subscription(
+        &self,
+        user_id: u64,
+        sub: PushSubscription,
+        max: usize,
+    ) -> Result<Saved, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| subscription::save(conn, user_id, &sub, max))
+                    .await
+            }
+        }
+    }
+
+    /// Deletes `user_id`'s subscription at `endpoint`; whether there was one.
+    pub async fn delete_subscription(
+        &self,
+        user_id: u64,
+        endpoint: &str,
+    ) -> Result<bool, StoreError> {
+        let endpoint = endpoint.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| subscription::delete(conn, user_id, &endpoint))
+                    .await
+            }
+        }
+    }
+
+    /// `user_id`'s newest `limit` subscriptions.
+    pub async fn subscriptions_for(
+        &self,
+        user_id: u64,
+        limit: usize,
+    ) -> Result<Vec<PushSubscription>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| subscription::for_user(conn, user_id, limit))
+                    .await
+            }
+        }
     }
 }
 

@@ -170,7 +170,8 @@ pub fn session_of(conn: &Connection, token: &str) -> Result<Option<String>, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Db, user};
+    use crate::store::sqlite::SqliteDb as Db;
+    use crate::store::user;
     use herald_proto::api::Role;
 
     #[test]

@@ -104,7 +104,7 @@ pub fn set_password(conn: &Connection, id: u64, password_hash: &str) -> Result<b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
+    use crate::store::sqlite::SqliteDb as Db;
 
     #[test]
     fn emails_are_unique_regardless_of_case() -> Result<(), StoreError> {

@@ -36,6 +36,33 @@ fn temp_dir() -> PathBuf {
     std::env::temp_dir().join(unique)
 }
 
+/// Opens a second [`Server`] on `config`'s database and adds an account
+/// with [`PASSWORD`], on a thread with its own runtime, so that a test's
+/// synchronous code (and a runtime's own thread) can call it.
+pub fn add_user_blocking(config: &Config, email: &str, role: Role) -> User {
+    let name = email.split('@').next().unwrap_or("user");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    let server = Server::open(config.clone())
+                        .await
+                        .expect("reopen the database");
+                    server
+                        .add_user(email, name, role, PASSWORD)
+                        .await
+                        .expect("add a user")
+                })
+            })
+            .join()
+            .expect("the thread adding a user panicked")
+    })
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         TestServer::start_with(|_| {}).await
@@ -46,9 +73,10 @@ impl TestServer {
         let mut config = Config::new(temp_dir());
         config.jwt_secret = Some(JWT_SECRET.into());
         tune(&mut config);
-        let server = Server::open(config.clone()).expect("open the server");
+        let server = Server::open(config.clone()).await.expect("open the server");
         let admin = server
             .add_user("admin@example.com", "Admin", Role::Admin, PASSWORD)
+            .await
             .expect("add the admin");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -71,13 +99,10 @@ impl TestServer {
         }
     }
 
-    /// Adds an account through a second handle on the same data directory.
+    /// Adds an account through a second handle on the same database.
+    /// Synchronous, for brevity in tests: it runs on a thread of its own.
     pub fn add_user(&self, email: &str, role: Role) -> Account {
-        let server = Server::open(self.config.clone()).expect("reopen the data directory");
-        let name = email.split('@').next().unwrap_or("user");
-        let user = server
-            .add_user(email, name, role, PASSWORD)
-            .expect("add a user");
+        let user = add_user_blocking(&self.config, email, role);
         Account {
             user,
             password: PASSWORD.into(),
