@@ -98,13 +98,13 @@ async fn the_admin_room_spans_both_nodes() {
         .a
         .emit(
             &admin,
-            json!({"to": {"room": "admin"}, "type": "system_alert", "title": "Disk", "message": "90% full"}),
+            json!({"to": {"room": "admin"}, "type": "announcement", "title": "Disk", "message": "90% full"}),
         )
         .await;
     for socket in [&mut on_a, &mut on_b] {
         let got = loop {
             let seen = socket.next(WAIT).await.expect("the admin event in time");
-            if let Some(got) = event_id(&seen, "system_alert") {
+            if let Some(got) = event_id(&seen, "announcement") {
                 break got;
             }
         };

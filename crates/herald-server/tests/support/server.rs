@@ -78,6 +78,21 @@ impl TestServer {
             .add_user("admin@example.com", "Admin", Role::Admin, PASSWORD)
             .await
             .expect("add the admin");
+        TestServer::serve(server, config, admin).await
+    }
+
+    /// Another node of `first`'s cluster: its config (database, Redis,
+    /// secret) after `tune`, in a data directory of its own; its admin is
+    /// `first`'s.
+    pub async fn join(first: &TestServer, tune: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = first.config.clone();
+        config.data_dir = temp_dir();
+        tune(&mut config);
+        let server = Server::open(config.clone()).await.expect("open the node");
+        TestServer::serve(server, config, first.admin.user.clone()).await
+    }
+
+    async fn serve(server: Server, config: Config, admin: User) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
