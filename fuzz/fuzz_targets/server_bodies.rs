@@ -3,7 +3,8 @@
 //! serde's rejections to error answers) and then the checks the route makes
 //! before anything is stored or hashed.
 //!
-//! Input: byte 0 picks the route, the rest is the body. Invariants: a bad
+//! Input: byte 0 picks the route, the rest is the body (for the events
+//! route, a body that starts with `[` is a batch). Invariants: a bad
 //! body is a 4xx answer, never a 5xx; the extractor accepts exactly what
 //! serde accepts; whatever passes the checks keeps the contract's caps.
 
@@ -21,8 +22,10 @@ use herald_proto::api::{
 use herald_server::ApiError;
 use herald_server::api::extract::Json;
 use herald_server::api::{
-    MAX_EMAIL, MAX_MESSAGE, MAX_TITLE, MAX_URL, login_email, logout_refresh_token, validate_event,
+    MAX_BATCH, MAX_EMAIL, MAX_MESSAGE, MAX_TITLE, MAX_URL, login_email, logout_refresh_token,
+    parse_event_batch, validate_event,
 };
+use herald_server::store::event::NewEvent;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 
@@ -66,28 +69,24 @@ fuzz_target!(|input: &[u8]| {
         }
         4 => drop(extract::<PushUnsubscribe>(body)),
         5 => drop(extract::<ReadRequest>(body)),
+        _ if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') => {
+            // `POST /api/events` with an array: all or nothing.
+            match parse_event_batch(body) {
+                Ok(events) => {
+                    assert!((1..=MAX_BATCH).contains(&events.len()), "batch size");
+                    assert!(
+                        serde_json::from_slice::<Vec<EmitRequest>>(body).is_ok(),
+                        "a batch serde refuses passed"
+                    );
+                    events.iter().for_each(checked);
+                }
+                Err(e) => refused(e),
+            }
+        }
         _ => {
             if let Some(emit) = extract::<EmitRequest>(body) {
                 match validate_event(emit) {
-                    Ok(event) => {
-                        assert!(!event.title.is_empty(), "empty title");
-                        assert_eq!(event.title, event.title.trim(), "title not trimmed");
-                        assert!(
-                            event.title.chars().count() <= MAX_TITLE,
-                            "title over the cap"
-                        );
-                        assert!(event.message.chars().count() <= MAX_MESSAGE, "message over");
-                        if let Some(url) = &event.url {
-                            assert!(url.len() <= MAX_URL, "url over the cap");
-                            assert!(
-                                url.starts_with("https://") || url.starts_with("http://"),
-                                "a non-web url passed: {url:?}"
-                            );
-                            assert!(!url.chars().any(char::is_control), "control in url");
-                        }
-                        assert!(event.data.is_object(), "data is not an object");
-                        assert!(herald_proto::EventType::parse(&event.kind).is_some());
-                    }
+                    Ok(event) => checked(&event),
                     Err(e) => refused(e),
                 }
             }
@@ -116,6 +115,27 @@ fn extract<T: DeserializeOwned + Send + 'static>(body: &[u8]) -> Option<T> {
             None
         }
     }
+}
+
+/// An event that passed the checks keeps the contract's caps.
+fn checked(event: &NewEvent) {
+    assert!(!event.title.is_empty(), "empty title");
+    assert_eq!(event.title, event.title.trim(), "title not trimmed");
+    assert!(
+        event.title.chars().count() <= MAX_TITLE,
+        "title over the cap"
+    );
+    assert!(event.message.chars().count() <= MAX_MESSAGE, "message over");
+    if let Some(url) = &event.url {
+        assert!(url.len() <= MAX_URL, "url over the cap");
+        assert!(
+            url.starts_with("https://") || url.starts_with("http://"),
+            "a non-web url passed: {url:?}"
+        );
+        assert!(!url.chars().any(char::is_control), "control in url");
+    }
+    assert!(event.data.is_object(), "data is not an object");
+    assert!(herald_proto::EventType::parse(&event.kind).is_some());
 }
 
 /// A refused body must be the client's fault: a 4xx answer.

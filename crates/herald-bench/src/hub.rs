@@ -174,3 +174,29 @@ pub async fn emit(
     let body: Value = response.json().await?;
     body["id"].as_u64().context("no id in the answer")
 }
+
+/// Order updates `ns` to `user` in one `POST /api/events` (an array, at
+/// most `herald_server::api::MAX_BATCH`); returns the stored ids in order.
+pub async fn emit_batch(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    user: u64,
+    ns: std::ops::Range<u64>,
+) -> anyhow::Result<Vec<u64>> {
+    let events: Vec<Value> = ns.map(|n| order(user, n)).collect();
+    let response = http
+        .post(format!("{url}/api/events"))
+        .bearer_auth(admin)
+        .json(&events)
+        .send()
+        .await?;
+    if response.status() != 201 {
+        bail!("POST /api/events (a batch) answered {}", response.status());
+    }
+    let body: herald_proto::api::EmitBatchResponse = response.json().await?;
+    if body.ids.len() != events.len() {
+        bail!("{} ids for {} events", body.ids.len(), events.len());
+    }
+    Ok(body.ids)
+}

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// desktop agent, a CLI listener, a few browsers) hold one each, and a
 /// socket whose network vanished lingers up to 45 s (engine.io's ping
 /// interval plus timeout) after its client has reconnected; 20 covers four
-/// devices with that overlap. At about 30 KB per idle socket (benchmark 4)
-/// an account costs the server at most about 600 KB of idle sockets.
+/// devices with that overlap. At about 24 KB per idle socket (benchmark 4)
+/// an account costs the server at most about 480 KB of idle sockets.
 pub const SOCKETS_PER_USER: usize = 20;
 
 /// Sockets one login session (one access token's `sid`) may have open at

@@ -31,6 +31,10 @@ pub struct Size {
     pub fanout_events: usize,
     pub broadcast_events: usize,
     pub burst_broadcasts: usize,
+    /// Events stored through arrays of `MAX_BATCH`, and one per request, in
+    /// the ingest rows.
+    pub ingest_batched: u64,
+    pub ingest_single: u64,
 }
 
 impl Size {
@@ -46,6 +50,8 @@ impl Size {
         fanout_events: 200,
         broadcast_events: 30,
         burst_broadcasts: 300,
+        ingest_batched: 100_000,
+        ingest_single: 10_000,
     };
 
     pub const SMOKE: Size = Size {
@@ -60,6 +66,8 @@ impl Size {
         fanout_events: 20,
         broadcast_events: 5,
         burst_broadcasts: 20,
+        ingest_batched: 3000,
+        ingest_single: 300,
     };
 }
 

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use anyhow::bail;
+use futures_util::StreamExt;
 use herald_proto::api::Role;
 use herald_server::store::sqlite::SqliteDb;
 use herald_server::store::{StoreError, session, user};
@@ -56,6 +57,8 @@ pub struct Peer {
     /// One token per socket; the first `admins` are admins.
     pub tokens: Vec<String>,
     user_ids: Vec<String>,
+    /// herald-server: a user with no socket, whom the ingest rows post to.
+    ingest_user: Option<u64>,
     operator: String,
     http: reqwest::Client,
     dir: Option<std::path::PathBuf>,
@@ -85,7 +88,7 @@ impl Peer {
         let hash = herald_server::password::hash("bench password, never used")?;
         let db = SqliteDb::open(&dir)?;
         let ttl = Duration::from_secs(3600);
-        let (tokens, user_ids, operator) = db.call_blocking(|conn| {
+        let (tokens, user_ids, operator, ingest) = db.call_blocking(|conn| {
             let tx = conn.transaction()?;
             // One session per user, as a login would create, and its token.
             let issue = |email: &str, role: Role| -> Result<(String, String), StoreError> {
@@ -106,8 +109,9 @@ impl Peer {
                 tokens.push(token);
             }
             let (_, operator) = issue("operator@bench.invalid", Role::Admin)?;
+            let (ingest, _) = issue("ingest@bench.invalid", Role::User)?;
             tx.commit()?;
-            Ok((tokens, ids, operator))
+            Ok((tokens, ids, operator, ingest))
         })?;
         drop(db);
         let port = free_port()?;
@@ -125,6 +129,7 @@ impl Peer {
             addr: format!("127.0.0.1:{port}"),
             tokens,
             user_ids,
+            ingest_user: ingest.parse().ok(),
             operator,
             http: reqwest::Client::new(),
             dir: Some(dir),
@@ -165,6 +170,7 @@ impl Peer {
             addr: format!("127.0.0.1:{port}"),
             tokens,
             user_ids,
+            ingest_user: None,
             operator: String::new(),
             http: reqwest::Client::new(),
             dir: None,
@@ -225,6 +231,37 @@ impl Peer {
             bail!("{} answered {}", self.kind.name(), response.status());
         }
         Ok(())
+    }
+
+    /// herald-server only: stores `n` events for a user with no socket,
+    /// `per_request` to a request (1: the single-object body, more: arrays),
+    /// `in_flight` requests at once. Returns the stored ids.
+    pub async fn ingest(
+        &self,
+        n: u64,
+        per_request: u64,
+        in_flight: usize,
+    ) -> anyhow::Result<Vec<u64>> {
+        let Some(user) = self.ingest_user else {
+            bail!("{} stores no events", self.kind.name());
+        };
+        let url = format!("http://{}", self.addr);
+        let (http, url, admin) = (&self.http, &url, &self.operator);
+        let mut requests = futures_util::stream::iter((0..n).step_by(per_request as usize))
+            .map(|k| async move {
+                if per_request == 1 {
+                    Ok(vec![crate::hub::emit(http, url, admin, user, k).await?])
+                } else {
+                    let end = (k + per_request).min(n);
+                    crate::hub::emit_batch(http, url, admin, user, k..end).await
+                }
+            })
+            .buffer_unordered(in_flight);
+        let mut ids = Vec::with_capacity(n as usize);
+        while let Some(stored) = requests.next().await {
+            ids.extend(stored?);
+        }
+        Ok(ids)
     }
 
     pub async fn stop(self) {

@@ -5,6 +5,10 @@
 //!
 //! Latency here is the operator's: from sending the emit request to the
 //! event's arrival at a socket of the load generator.
+//!
+//! herald-server alone (the seed server stores nothing) also gives its
+//! ingest rate with every socket still connected: events stored per second
+//! through `POST /api/events` with arrays, against one event per request.
 
 use std::time::Duration;
 
@@ -30,6 +34,38 @@ struct Figures {
     admin_p99: Rounds,
     burst_per_sec: Rounds,
     burst_delivered: Rounds,
+    /// CPU time per delivery during the burst, in µs: the server's, and the
+    /// load generator's (this process) while it received them.
+    burst_server_us: Rounds,
+    burst_loadgen_us: Rounds,
+    ingest_batched: Rounds,
+    ingest_single: Rounds,
+}
+
+/// Requests in flight in the ingest rows: arrays, and single events.
+const INGEST_BATCHES_IN_FLIGHT: usize = 2;
+const INGEST_SINGLES_IN_FLIGHT: usize = 64;
+
+/// Stores `n` events `per_request` at a time; pushes the rate and checks
+/// that every event got its own id.
+async fn ingest(
+    peer: &Peer,
+    (n, per_request, in_flight): (u64, u64, usize),
+    rate: &mut Rounds,
+    checks: &mut Checks,
+) -> anyhow::Result<()> {
+    let started = now_ns();
+    let ids = peer.ingest(n, per_request, in_flight).await?;
+    rate.push(n as f64 / (now_ns().saturating_sub(started) as f64 / 1e9));
+    let distinct: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+    checks.expect(
+        distinct.len() as u64 == n,
+        format!(
+            "herald-server: every ingested event stored once, {per_request} a request ({} of {n})",
+            distinct.len()
+        ),
+    );
+    Ok(())
 }
 
 /// Arrival − send time, in ms, of every delivery of `sent` (indexed by seq - base).
@@ -128,11 +164,21 @@ async fn one_round(
     // 6. Burst: back-to-back broadcasts, each request sent as soon as the
     // previous one is answered; then wait for every delivery.
     let want = (size.burst_broadcasts * size.admin_sockets) as u64;
+    let cpu = |pid| crate::proc::Sample::of(pid).map(|s| s.cpu_secs);
+    let (server_pid, own_pid) = (peer.proc.pid()?, std::process::id());
+    let (server_cpu, own_cpu) = (cpu(server_pid)?, cpu(own_pid)?);
     let started = now_ns();
     for k in 0..size.burst_broadcasts as u64 {
         peer.emit(To::Admins, seq + k).await?;
     }
     let all = sink.wait_count(want, Duration::from_secs(120)).await;
+    let per_delivery_us = |spent: f64| spent * 1e6 / want as f64;
+    figures
+        .burst_server_us
+        .push(per_delivery_us(cpu(server_pid)? - server_cpu));
+    figures
+        .burst_loadgen_us
+        .push(per_delivery_us(cpu(own_pid)? - own_cpu));
     let arrivals = sink.drain();
     let last = arrivals.iter().map(|(_, at)| *at).max().unwrap_or(started);
     let delivered = arrivals.len() as u64;
@@ -144,6 +190,13 @@ async fn one_round(
         all && delivered == want,
         format!("{name}: every burst delivery arrived ({delivered} of {want})"),
     );
+    if kind == Kind::Herald {
+        let batch = herald_server::api::MAX_BATCH as u64;
+        let batched = (size.ingest_batched, batch, INGEST_BATCHES_IN_FLIGHT);
+        ingest(&peer, batched, &mut figures.ingest_batched, checks).await?;
+        let single = (size.ingest_single, 1, INGEST_SINGLES_IN_FLIGHT);
+        ingest(&peer, single, &mut figures.ingest_single, checks).await?;
+    }
     checks.expect(
         sink.closed.load(std::sync::atomic::Ordering::Relaxed) == 0,
         format!("{name}: no socket was closed during the run"),
@@ -226,5 +279,29 @@ pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
         .herald(herald.burst_delivered)
         .peer(node, seed.burst_delivered)
         .target(Target::AtLeast((b * a) as f64)),
+        Row::new(
+            "6 server burst",
+            "CPU per delivery during the burst: the server's",
+            "µs",
+        )
+        .herald(herald.burst_server_us)
+        .peer(node, seed.burst_server_us),
+        Row::new(
+            "6 server burst",
+            "CPU per delivery during the burst: the load generator's (receiving)",
+            "µs",
+        )
+        .herald(herald.burst_loadgen_us)
+        .peer("(the same, Node's turn)", seed.burst_loadgen_us),
+        Row::new(
+            "6 server ingest",
+            format!(
+                "events stored per second, arrays of {} ({INGEST_BATCHES_IN_FLIGHT} in flight; peer: one per request, {INGEST_SINGLES_IN_FLIGHT} in flight)",
+                herald_server::api::MAX_BATCH
+            ),
+            "events/s",
+        )
+        .herald(herald.ingest_batched)
+        .peer("herald-server, one event a request", herald.ingest_single),
     ])
 }

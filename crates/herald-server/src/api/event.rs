@@ -126,7 +126,7 @@ pub fn parse_batch(bytes: &[u8]) -> Result<Vec<NewEvent>, ApiError> {
             if text.len() > MAX_BODY {
                 return Err(ApiError::TooLarge {
                     code: "event_too_large",
-                    message: format!("event {index}: larger than 64 KiB"),
+                    message: format!("event {index}: larger than {} KiB", MAX_BODY / 1024),
                 });
             }
             parse_one(text.as_bytes())
