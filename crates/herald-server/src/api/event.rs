@@ -28,11 +28,7 @@ pub async fn emit(
             format!("no user with id {id}"),
         ));
     }
-    let stored = state
-        .hub
-        .publish(event)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let stored = state.hub.publish(event).await.map_err(ApiError::from)?;
     Ok((StatusCode::CREATED, Json(EmitResponse { id: stored.id })))
 }
 

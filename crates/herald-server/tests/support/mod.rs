@@ -1,6 +1,7 @@
 //! Shared test harness: a real herald-server on port 0, and real clients.
 #![allow(dead_code, unused_imports)]
 
+pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod socket;
