@@ -11,7 +11,7 @@ use std::time::Duration;
 use herald_system_tests::balancer::Balancer;
 use herald_system_tests::client::Herald;
 use herald_system_tests::inbox::server_ids;
-use herald_system_tests::postgres::Postgres;
+use herald_system_tests::postgres::TestPostgres;
 use herald_system_tests::redis::RedisServer;
 use herald_system_tests::server::{ServerProcess, order_update};
 use herald_system_tests::{WAIT, wait_for};
@@ -20,15 +20,15 @@ use tokio::sync::RwLock;
 const N: usize = 4000;
 
 struct Cluster {
-    _postgres: Postgres,
+    _postgres: TestPostgres,
     redis: RedisServer,
     nodes: Vec<Arc<RwLock<ServerProcess>>>,
 }
 
 impl Cluster {
     async fn start() -> Cluster {
-        let postgres = Postgres::start().await;
-        let database_url = postgres.create_database("herald").await;
+        let postgres = TestPostgres::start();
+        let database_url = postgres.create_database("herald");
         let redis = RedisServer::start().await;
         let mut nodes = Vec::new();
         for _ in 0..2 {

@@ -12,6 +12,9 @@ use crate::socket_cap::SocketLimits;
 pub struct Config {
     /// Where the database, the JWT secret and the VAPID keys live.
     pub data_dir: PathBuf,
+    /// `postgres://user:password@host:port/db`: the database is there, not
+    /// in the data directory (which keeps the JWT secret and VAPID keys).
+    pub database_url: Option<String>,
     /// `smtp://host:port`, `smtp://user:pass@host:587?tls=required` or
     /// `smtps://host`; no email is sent without it.
     pub smtp_url: Option<String>,
@@ -240,6 +243,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             data_dir: data_dir.into(),
+            database_url: None,
             smtp_url: None,
             mail_from: "Herald <herald@localhost>".into(),
             geoip_db: None,
@@ -268,6 +272,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
             .field("mail_from", &self.mail_from)
             .field("geoip_db", &self.geoip_db)

@@ -4,7 +4,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use herald_proto::api::{ErrorBody, ErrorDetail};
 
+use crate::hub::HubError;
 use crate::store::StoreError;
+
+/// The error code of a request that needed the database when it could not
+/// be reached.
+pub const DATABASE_UNAVAILABLE: &str = "database_unavailable";
+/// What a 503 `database_unavailable` asks to wait: 5 s, the pool's wait.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
 
 /// An error answer of the HTTP API: a status and `{"error": {"code", "message"}}`.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +50,9 @@ pub enum ApiError {
     Throttled { what: String, retry_after: u64 },
     #[error("the server is busy; retry in {retry_after} s")]
     Busy { retry_after: u64 },
+    /// A 503 `database_unavailable`: nothing was stored or read.
+    #[error("the database cannot be reached; retry in {DATABASE_RETRY_AFTER_SECS} s")]
+    DatabaseUnavailable,
     #[error("the request took too long to arrive or to answer")]
     RequestTimeout,
     #[error("this route does not take that method")]
@@ -115,6 +125,9 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
             ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::DatabaseUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+            }
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Status(status) => (*status, "http_error"),
@@ -125,7 +138,25 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "the database is unavailable");
+                ApiError::DatabaseUnavailable
+            }
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> ApiError {
+        match e {
+            HubError::Store(store) if matches!(*store, StoreError::Unavailable(_)) => {
+                tracing::warn!(detail = %store, "the database is unavailable");
+                ApiError::DatabaseUnavailable
+            }
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -143,9 +174,14 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after }
-        | ApiError::Throttled { retry_after, .. }
-        | ApiError::Busy { retry_after } = self
+        let retry_after = match self {
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::Throttled { retry_after, .. }
+            | ApiError::Busy { retry_after } => Some(retry_after),
+            ApiError::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after
             && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -21,6 +21,17 @@ struct Cli {
     /// Directory of the database, the JWT secret and the VAPID keys.
     #[arg(long, default_value = "herald-data", env = "HERALD_SERVER_DATA_DIR")]
     data_dir: PathBuf,
+    /// Keep the database in Postgres, postgres://user:password@host:port/db,
+    /// instead of SQLite in the data directory: for several nodes sharing
+    /// one set of users. The data directory still holds the JWT secret
+    /// (unless HERALD_JWT_SECRET is set) and the VAPID keys.
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// SMTP server for login alert emails, e.g. smtp://127.0.0.1:2525 or
     /// smtps://user:pass@mail.example.com.
     #[arg(long, env = "HERALD_SMTP_URL", hide_env_values = true)]
@@ -104,6 +115,7 @@ fn main() -> anyhow::Result<()> {
     herald_server::logging::init();
     let cli = Cli::parse();
     let mut config = Config::new(&cli.data_dir);
+    config.database_url = cli.database_url.clone();
     config.smtp_url = cli.smtp_url.clone();
     config.mail_from = cli.mail_from.clone();
     config.geoip_db = cli.geoip_db.clone();

@@ -45,7 +45,10 @@ impl Server {
             path: dir.display().to_string(),
             source,
         })?;
-        let db = Db::open(dir)?;
+        let db = match &config.database_url {
+            Some(url) => Db::connect_postgres(url).await?,
+            None => Db::open(dir)?,
+        };
         let secret = load_or_create_secret(dir, config.jwt_secret.as_deref())?;
         let keys = TokenKeys::new(&secret);
         let vapid = Arc::new(Vapid::load_or_create(dir)?);

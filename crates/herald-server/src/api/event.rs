@@ -62,7 +62,7 @@ pub async fn emit(
             .hub
             .publish(event)
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         return Ok((StatusCode::CREATED, Json(EmitResponse { id: stored.id })).into_response());
     }
     let events = parse_batch(&body)?;
@@ -71,7 +71,7 @@ pub async fn emit(
         .hub
         .publish_batch(events)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     let ids = stored.iter().map(|e| e.id).collect();
     Ok((StatusCode::CREATED, Json(EmitBatchResponse { ids })).into_response())
 }

@@ -90,11 +90,39 @@ async fn json_errors(request: Request, next: Next) -> Response {
     answer
 }
 
-async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let last_id = state.db.last_event_id().await?;
+/// The node's state. 200 when its database answers; otherwise 503 with
+/// `database.reachable: false`, the reason, and the `database_unavailable`
+/// error a load balancer or an operator can read.
+async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let backend = state.db.backend_name();
+    let answered = match state.db.ping().await {
+        Ok(()) => state.db.last_event_id().await,
+        Err(e) => Err(e),
+    };
+    let last_id = match answered {
+        Ok(last_id) => last_id,
+        Err(e) => {
+            let body = serde_json::json!({
+                "status": "unavailable",
+                "database": { "backend": backend, "reachable": false, "reason": e.to_string() },
+                "error": {
+                    "code": crate::error::DATABASE_UNAVAILABLE,
+                    "message": format!("the {backend} database cannot be reached: {e}"),
+                },
+            });
+            let mut response =
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::DATABASE_RETRY_AFTER_SECS),
+            );
+            return Ok(response);
+        }
+    };
     let stats = state.hub.stats();
     Ok(Json(serde_json::json!({
         "status": "ok",
+        "database": { "backend": backend, "reachable": true },
         "lastEventId": last_id,
         "sockets": state.io.sockets().len(),
         "eventsStored": stats.stored.load(Ordering::Relaxed),
@@ -102,5 +130,6 @@ async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         "loginThrottleKeys": state.limiter.tracked_keys(),
         "loginAlerts": state.fanout.snapshot(),
         "cluster": state.cluster.as_ref().map(crate::cluster::Cluster::snapshot),
-    })))
+    }))
+    .into_response())
 }

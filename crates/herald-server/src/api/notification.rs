@@ -100,11 +100,7 @@ pub async fn self_test(
             severity: Some(Severity::default_for(kind)),
             data,
         };
-        let stored = state
-            .hub
-            .publish(event)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let stored = state.hub.publish(event).await.map_err(ApiError::from)?;
         ids.push(stored.id);
     }
     Ok(Json(SelfTestResponse { ids }))

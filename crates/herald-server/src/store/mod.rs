@@ -12,6 +12,7 @@
 
 pub mod event;
 pub mod migration;
+pub mod postgres;
 pub mod session;
 pub mod sqlite;
 pub mod subscription;
@@ -23,6 +24,7 @@ use herald_proto::Envelope;
 use herald_proto::api::{CatchUpItem, PushSubscription, Role, User};
 
 use event::{NewEvent, StoredEvent};
+use postgres::PgDb;
 use session::{Pruned, Redeemed};
 use sqlite::SqliteDb;
 use subscription::Saved;
@@ -33,6 +35,8 @@ use user::UserRecord;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(String),
     /// The database cannot be reached (or did not answer in time): the
     /// caller may retry later, nothing was stored.
     #[error("the database is unavailable: {0}")]
@@ -56,6 +60,7 @@ pub struct Db {
 #[derive(Clone)]
 enum Backend {
     Sqlite(SqliteDb),
+    Postgres(PgDb),
 }
 
 impl std::fmt::Debug for Db {
@@ -78,6 +83,13 @@ impl Db {
         Ok(SqliteDb::open(data_dir)?.into())
     }
 
+    /// Connects to the Postgres database at `url` and migrates it.
+    pub async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
+        Ok(Db {
+            backend: Backend::Postgres(PgDb::connect(url).await?),
+        })
+    }
+
     /// An in-memory SQLite database, for tests.
     pub fn open_in_memory() -> Result<Db, StoreError> {
         Ok(SqliteDb::open_in_memory()?.into())
@@ -87,6 +99,7 @@ impl Db {
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
             Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
@@ -97,6 +110,7 @@ impl Db {
                 db.call(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
                     .await
             }
+            Backend::Postgres(db) => db.ping().await,
         }
     }
 
@@ -115,6 +129,7 @@ impl Db {
                 db.call(move |conn| event::insert_batch(conn, &events, &created_at))
                     .await
             }
+            Backend::Postgres(db) => db.insert_events(&events, &created_at).await,
         }
     }
 
@@ -132,6 +147,7 @@ impl Db {
                 db.call(move |conn| event::page_for(conn, user_id, is_admin, after, limit))
                     .await
             }
+            Backend::Postgres(db) => db.page_for(user_id, is_admin, after, limit).await,
         }
     }
 
@@ -147,6 +163,7 @@ impl Db {
                 db.call(move |conn| event::after(conn, after_id, limit))
                     .await
             }
+            Backend::Postgres(db) => db.events_after(after_id, limit).await,
         }
     }
 
@@ -164,6 +181,7 @@ impl Db {
                 db.call(move |conn| event::set_read(conn, user_id, is_admin, &ids, read))
                     .await
             }
+            Backend::Postgres(db) => db.set_read(user_id, is_admin, &ids, read).await,
         }
     }
 
@@ -172,6 +190,7 @@ impl Db {
     pub async fn last_event_id(&self) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.call(|conn| event::last_id(conn)).await,
+            Backend::Postgres(db) => db.last_event_id().await,
         }
     }
 
@@ -183,6 +202,7 @@ impl Db {
                 db.call(move |conn| event::prune_before(conn, &cutoff, batch))
                     .await
             }
+            Backend::Postgres(db) => db.prune_events_before(&cutoff, batch).await,
         }
     }
 
@@ -203,6 +223,7 @@ impl Db {
                 db.call(move |conn| user::insert(conn, &email, &name, role, &hash))
                     .await
             }
+            Backend::Postgres(db) => db.insert_user(&email, &name, role, &hash).await,
         }
     }
 
@@ -211,12 +232,14 @@ impl Db {
         let email = email.to_owned();
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| user::find_by_email(conn, &email)).await,
+            Backend::Postgres(db) => db.find_user_by_email(&email).await,
         }
     }
 
     pub async fn find_user_by_id(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| user::find_by_id(conn, id)).await,
+            Backend::Postgres(db) => db.find_user_by_id(id).await,
         }
     }
 
@@ -235,6 +258,7 @@ impl Db {
                 db.call(move |conn| session::create(conn, &sid, user_id, &login))
                     .await
             }
+            Backend::Postgres(db) => db.create_session(&sid, user_id, &login).await,
         }
     }
 
@@ -251,6 +275,7 @@ impl Db {
                 db.call(move |conn| session::add_refresh_token(conn, &sid, &token, expires_at))
                     .await
             }
+            Backend::Postgres(db) => db.add_refresh_token(&sid, &token, expires_at).await,
         }
     }
 
@@ -259,6 +284,7 @@ impl Db {
         let token = token.to_owned();
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| session::redeem(conn, &token)).await,
+            Backend::Postgres(db) => db.redeem_refresh_token(&token).await,
         }
     }
 
@@ -266,6 +292,7 @@ impl Db {
         let sid = session_id.to_owned();
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| session::revoke(conn, &sid)).await,
+            Backend::Postgres(db) => db.revoke_session(&sid).await,
         }
     }
 
@@ -274,6 +301,7 @@ impl Db {
         let sid = session_id.to_owned();
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| session::is_active(conn, &sid)).await,
+            Backend::Postgres(db) => db.session_is_active(&sid).await,
         }
     }
 
@@ -282,6 +310,7 @@ impl Db {
         let token = refresh_token.to_owned();
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| session::session_of(conn, &token)).await,
+            Backend::Postgres(db) => db.session_of(&token).await,
         }
     }
 
@@ -290,6 +319,7 @@ impl Db {
     pub async fn prune_sessions(&self, now: i64, grace: i64) -> Result<Pruned, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| session::prune(conn, now, grace)).await,
+            Backend::Postgres(db) => db.prune_sessions(now, grace).await,
         }
     }
 
@@ -308,6 +338,7 @@ impl Db {
                 db.call(move |conn| subscription::save(conn, user_id, &sub, max))
                     .await
             }
+            Backend::Postgres(db) => db.save_subscription(user_id, &sub, max).await,
         }
     }
 
@@ -323,6 +354,7 @@ impl Db {
                 db.call(move |conn| subscription::delete(conn, user_id, &endpoint))
                     .await
             }
+            Backend::Postgres(db) => db.delete_subscription(user_id, &endpoint).await,
         }
     }
 
@@ -337,6 +369,7 @@ impl Db {
                 db.call(move |conn| subscription::for_user(conn, user_id, limit))
                     .await
             }
+            Backend::Postgres(db) => db.subscriptions_for(user_id, limit).await,
         }
     }
 }

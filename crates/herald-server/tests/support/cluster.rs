@@ -3,12 +3,12 @@
 
 use herald_server::Config;
 
-use super::postgres::Postgres;
+use super::postgres::TestPostgres;
 use super::redis::RedisServer;
 use super::{TestServer, WAIT};
 
 pub struct Pair {
-    pub postgres: Postgres,
+    pub postgres: TestPostgres,
     pub redis: RedisServer,
     pub a: TestServer,
     pub b: TestServer,
@@ -21,9 +21,9 @@ impl Pair {
     }
 
     pub async fn start_with(tune: impl Fn(&mut Config)) -> Pair {
-        let postgres = Postgres::start().await;
+        let postgres = TestPostgres::start();
         let redis = RedisServer::start().await;
-        let database_url = postgres.create_database("herald").await;
+        let database_url = postgres.create_database("herald");
         let node = |config: &mut Config| {
             config.database_url = Some(database_url.clone());
             config.redis_url = Some(redis.url.clone());

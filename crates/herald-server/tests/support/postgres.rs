@@ -1,176 +1,209 @@
-//! A private Postgres (Debian's package) on a free loopback port, for the
-//! tests that run herald-server on Postgres; stopped and its directory
-//! deleted when dropped.
+//! A private Postgres server from the system's packages, for tests.
 //!
-//! Postgres will not run as root, so when the tests run as root, `initdb`
-//! and `pg_ctl` run as the `postgres` user (`runuser`) on a data directory
-//! it owns. Self-contained (std and tokio), so the system tests include this
-//! same file (`#[path]`) rather than a copy.
+//! Each [`TestPostgres`] runs `initdb` on a temporary directory and starts
+//! its own server on a free port of 127.0.0.1 (trust authentication, no
+//! fsync: quick, and gone with the test). Postgres refuses to run as root,
+//! so as root it runs as the `postgres` user, which owns the directory.
+//! Dropping the guard stops the server at once and deletes the directory.
 
-use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-pub struct Postgres {
-    pub port: u16,
-    bin: PathBuf,
-    dir: PathBuf,
-    running: bool,
+/// A running (or stopped, on demand) private Postgres server.
+pub struct TestPostgres {
+    root: PathBuf,
+    bindir: PathBuf,
+    port: u16,
+    as_postgres: bool,
 }
 
-/// The newest `/usr/lib/postgresql/*/bin` (or the one `pg_config` names).
-fn bin_dir() -> PathBuf {
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
-        && out.status.success()
-    {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if dir.join("initdb").exists() {
-            return dir;
-        }
-    }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("Postgres is not installed (apt install postgresql)")
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+/// The directory of `initdb` and `pg_ctl`: `pg_config --bindir`, or the
+/// newest `/usr/lib/postgresql/*/bin` (Debian does not put them on PATH).
+fn bindir() -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
         .filter(|bin| bin.join("initdb").exists())
         .collect();
-    dirs.sort_by_key(|d| {
-        d.parent()
+    candidates.sort_by_key(|bin| {
+        bin.parent()
             .and_then(|v| v.file_name())
             .and_then(|v| v.to_str())
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    dirs.pop().expect("no initdb under /usr/lib/postgresql")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
+    if let Some(newest) = candidates.pop() {
+        return newest;
+    }
+    let out = Command::new("pg_config")
+        .arg("--bindir")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+        .expect("Postgres is not installed: no /usr/lib/postgresql/*/bin and no pg_config");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// Runs a Postgres tool, as `postgres` when we are root.
-fn tool(bin: &Path, name: &str, args: &[&str]) -> std::process::Output {
-    let mut command = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin.join(name));
-        c
-    } else {
-        Command::new(bin.join(name))
-    };
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {name}: {e}"))
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
-impl Postgres {
-    /// initdb on a fresh directory, then start on a free port.
-    pub async fn start() -> Postgres {
-        let bin = bin_dir();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let dir = std::env::temp_dir().join(format!("herald-pg-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("postgres directory");
-        if is_root() {
-            let chown = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
+impl TestPostgres {
+    /// Makes and starts a new server; panics if it cannot.
+    pub fn start() -> TestPostgres {
+        let root = std::env::temp_dir().join(format!(
+            "herald-pg-{}-{}",
+            std::process::id(),
+            herald_server::token::random_token(6)
+        ));
+        std::fs::create_dir_all(&root).expect("create the Postgres directory");
+        let as_postgres = std::fs::metadata(&root).expect("stat").uid() == 0;
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&root)
                 .status()
-                .expect("chown");
-            assert!(chown.success(), "chown the Postgres directory");
+                .expect("run chown");
+            assert!(
+                status.success(),
+                "cannot give {} to postgres",
+                root.display()
+            );
         }
-        let data = dir.join("data");
-        let init = tool(
-            &bin,
-            "initdb",
-            &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
-        );
-        assert!(
-            init.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        let mut pg = Postgres {
-            port,
-            bin,
-            dir,
-            running: false,
+        let pg = TestPostgres {
+            root,
+            bindir: bindir(),
+            port: free_port(),
+            as_postgres,
         };
-        pg.start_again().await;
+        let data = pg.data_dir();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data),
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+            ],
+        );
+        pg.start_again();
         pg
     }
 
-    fn data(&self) -> String {
-        self.dir.join("data").to_string_lossy().into_owned()
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
     }
 
-    /// Starts the (stopped) server again, on the same port and data.
-    pub async fn start_again(&mut self) {
-        let options = format!(
-            "-h 127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            self.port,
-            self.dir.display()
-        );
-        let log = self.dir.join("log").to_string_lossy().into_owned();
-        let started = tool(
-            &self.bin,
-            "pg_ctl",
-            &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "-t", "30", "start"],
-        );
+    /// One of the server's programs, as `postgres` when we are root.
+    fn command(&self, program: &str) -> Command {
+        let binary = self.bindir.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
+            .args(args)
+            .current_dir(&self.root)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         assert!(
-            started.status.success(),
-            "pg_ctl start: {}{}",
-            String::from_utf8_lossy(&started.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
+            out.status.success(),
+            "{program} {args:?} failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.root.join("log")).unwrap_or_default()
         );
-        self.running = true;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "Postgres does not listen on {}", self.port);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
-    /// Stops it at once (`-m immediate`: no goodbye to its clients).
-    pub fn stop(&mut self) {
-        if self.running {
-            let _ = tool(&self.bin, "pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
-            self.running = false;
-        }
+    /// Starts the server (again) on the same port, and waits until it takes
+    /// connections (`pg_ctl -w`).
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.port,
+            path_str(&self.root)
+        );
+        let data = self.data_dir();
+        let log = self.root.join("log");
+        self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "-w",
+                "-D",
+                path_str(&data),
+                "-l",
+                path_str(&log),
+                "-o",
+                &options,
+            ],
+        );
     }
 
-    /// Creates database `name` and returns its URL.
-    pub async fn create_database(&self, name: &str) -> String {
+    /// Stops the server at once (`-m immediate`: connections are cut, as
+    /// in a crash), and waits until it is down.
+    pub fn stop(&self) {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &["stop", "-w", "-m", "immediate", "-D", path_str(&data)],
+        );
+    }
+
+    /// The URL of the `postgres` database.
+    pub fn url(&self) -> String {
+        self.url_of("postgres")
+    }
+
+    pub fn url_of(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates an empty database `name` and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
         let port = self.port.to_string();
-        let made = tool(
-            &self.bin,
+        self.run(
             "createdb",
             &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", name],
         );
-        assert!(
-            made.status.success(),
-            "createdb {name}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        self.url(name)
+        self.url_of(name)
     }
 
-    /// The URL of database `name`.
-    pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 
-impl Drop for Postgres {
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+impl Drop for TestPostgres {
     fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let data = self.data_dir();
+        if data.join("postmaster.pid").exists() {
+            let _ = self
+                .command("pg_ctl")
+                .args(["stop", "-w", "-m", "immediate", "-D"])
+                .arg(&data)
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
