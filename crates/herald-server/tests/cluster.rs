@@ -218,7 +218,22 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
     let mut orders = 0u64;
     let mut reconnected_at = None;
     while posted.lock().await.len() < N as usize || !posted.lock().await.is_subset(&have) {
-        let seen = socket.next(WAIT).await.expect("events keep coming");
+        let Some(seen) = socket.next(WAIT).await else {
+            panic!(
+                "no event for {WAIT:?}; node a: {}, node b: {}",
+                pair.a.health().await,
+                pair.b.health().await
+            );
+        };
+        if matches!(seen, Seen::Closed | Seen::Error(_)) {
+            // The server closed the socket (as a node does when it cannot
+            // fill a gap): connect again and catch up, as a client does.
+            let cursor = have.last().copied().unwrap_or(0);
+            socket = SocketClient::connect(&pair.a.url, Some(&token)).await.expect("reconnect");
+            streams.push(Vec::new());
+            have.extend(caught_up(&pair.a, &token, cursor).await);
+            continue;
+        }
         let Some(id) = event_id(&seen, "order_update") else {
             continue;
         };
