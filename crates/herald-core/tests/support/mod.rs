@@ -133,6 +133,23 @@ impl Hub {
             .unwrap()
     }
 
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Value {
+        self.http
+            .get(format!("{}/healthz", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Socket.IO connect attempts this server (since its last start) has seen.
+    pub async fn handshakes(&self) -> u64 {
+        self.health().await["socketHandshakes"].as_u64().unwrap()
+    }
+
     /// The status of `GET path` with `token`.
     pub async fn get(&self, path: &str, token: &str) -> u16 {
         self.http
@@ -293,6 +310,7 @@ pub fn fast_link() -> LinkConfig {
         connect_timeout: Duration::from_secs(2),
         probe_interval: Duration::from_millis(300),
         probe_timeout: Duration::from_secs(1),
+        ..LinkConfig::default()
     }
 }
 
