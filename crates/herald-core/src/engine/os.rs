@@ -2,7 +2,8 @@
 //!
 //! - woke up: reconnect now (skip the backoff, drop a socket that is likely
 //!   dead), unless the OS also says the network is down;
-//! - network up: the link may try again, and does at once;
+//! - network up: the link tries again at once, and a connection made while
+//!   offline is made again (it may be a dead one);
 //! - network down: the link stops trying and probing until it is up.
 
 use tokio::sync::{mpsc, watch};
@@ -22,9 +23,12 @@ pub(super) async fn forward(
         match signal {
             OsSignal::Woke if *online.borrow() => link.send(LinkCommand::NetworkUp),
             OsSignal::Woke => {}
+            // From offline, the change of the watch is the link's cue (a
+            // command as well would make it connect twice); already online
+            // (connectivity came back), the socket may be stale: reconnect.
+            OsSignal::Online if *online.borrow() => link.send(LinkCommand::NetworkUp),
             OsSignal::Online => {
                 online.send_replace(true);
-                link.send(LinkCommand::NetworkUp);
             }
             OsSignal::Offline => {
                 online.send_replace(false);

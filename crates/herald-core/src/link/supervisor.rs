@@ -353,6 +353,13 @@ impl Supervisor {
                     Some(command) => break Outcome::Command(command),
                     None => break Outcome::Stop,
                 },
+                // The network came back: this connection lived through an
+                // outage unprobed, so make a fresh one now.
+                () = online_changed(&mut self.online) => {
+                    if *self.online.borrow() {
+                        break Outcome::Command(LinkCommand::NetworkUp);
+                    }
+                }
             }
         };
         // Stale callbacks of this client are dropped from here on.
