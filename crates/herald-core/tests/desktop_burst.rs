@@ -6,19 +6,22 @@
 //! Run inside `scripts/desktop-session.sh` (dunst on the session bus).
 #![cfg(target_os = "linux")]
 
+#[path = "common/bus_monitor.rs"]
+mod bus_monitor;
 mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bus_monitor::become_monitor;
 use futures_util::StreamExt;
 use herald_core::inbox::ListQuery;
 use herald_core::notify::desktop::DesktopNotifier;
 use herald_core::notify::policy::PolicyConfig;
 use herald_core::status::ConnectionState;
 use tokio::time::Instant;
-use zbus::{Connection, MessageStream};
+use zbus::Connection;
 
 /// The burst, as in the benchmark's scenario 3.
 const EVENTS: u64 = 50_000;
@@ -29,22 +32,8 @@ const MOST_TOASTS: usize = 4;
 
 /// Counts the `Notify` calls with `app_name` on the session bus.
 async fn count_notify_calls(app_name: String) -> (Arc<std::sync::Mutex<Vec<String>>>, Connection) {
-    let bus = Connection::session().await.expect("session bus");
-    let mut stream = MessageStream::from(&bus);
     let rules = ["type='method_call',interface='org.freedesktop.Notifications',member='Notify'"];
-    let () = bus
-        .call_method(
-            Some("org.freedesktop.DBus"),
-            "/org/freedesktop/DBus",
-            Some("org.freedesktop.DBus.Monitoring"),
-            "BecomeMonitor",
-            &(&rules[..], 0u32),
-        )
-        .await
-        .expect("become a monitor")
-        .body()
-        .deserialize()
-        .expect("BecomeMonitor returns nothing");
+    let (bus, mut stream) = become_monitor(&rules).await;
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let summaries = seen.clone();
     tokio::spawn(async move {
@@ -66,7 +55,7 @@ async fn count_notify_calls(app_name: String) -> (Arc<std::sync::Mutex<Vec<Strin
                 continue;
             };
             if app == app_name {
-                summaries.lock().unwrap().push(summary);
+                summaries.lock().expect("the toast list").push(summary);
             }
         }
     });
@@ -86,7 +75,7 @@ fn history_ids(engine: &herald_core::engine::Engine) -> BTreeSet<u64> {
                 limit: 1000,
                 ..ListQuery::default()
             })
-            .unwrap();
+            .expect("list the history");
         let Some(last) = page.last() else { break };
         before_id = Some(last.id);
         ids.extend(page.iter().filter_map(|i| i.server_id));
@@ -106,7 +95,7 @@ async fn fifty_thousand_events_lose_none_and_show_a_handful_of_toasts() {
     parts.notifier = Some(Arc::new(DesktopNotifier::new(&app_name, "herald", actions)));
     let engine = herald_core::engine::Engine::start(parts, action_rx)
         .await
-        .unwrap();
+        .expect("start the engine");
     let mut status = engine.status();
     support::until(&mut status, "connected", |s| {
         s.state == ConnectionState::Connected
@@ -141,14 +130,14 @@ async fn fifty_thousand_events_lose_none_and_show_a_handful_of_toasts() {
     // The flood's summary comes a burst window (2 s) after its last event.
     let summary_deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let seen = toasts.lock().unwrap().clone();
+        let seen = toasts.lock().expect("the toast list").clone();
         if seen.iter().any(|s| s.ends_with("missed notifications")) {
             break;
         }
         assert!(Instant::now() < summary_deadline, "no summary: {seen:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let seen = toasts.lock().unwrap().clone();
+    let seen = toasts.lock().expect("the toast list").clone();
     let summaries = seen
         .iter()
         .filter(|s| s.ends_with("missed notifications"))
@@ -158,6 +147,6 @@ async fn fifty_thousand_events_lose_none_and_show_a_handful_of_toasts() {
     // Nothing is held once the flood is summarised: shutting down (which
     // waits for every received event) shows nothing more.
     engine.shutdown().await;
-    let after = toasts.lock().unwrap().len();
+    let after = toasts.lock().expect("the toast list").len();
     assert_eq!(after, seen.len(), "no toast after the summary");
 }

@@ -20,14 +20,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use herald_core::engine::Engine;
-use herald_core::inbox::ListQuery;
 use herald_core::link::Cause;
 use herald_core::link::LinkConfig;
 use herald_core::os_signals::Monitor;
 use herald_core::status::{ConnectionState, Status};
 use os_stand_ins::{NM_CONNECTED, NM_DISCONNECTED, StandIns};
 use private_bus::PrivateBus;
-use support::{Hub, order, until};
+use support::{Hub, order, server_ids, until};
 use tokio::time::Instant;
 
 /// Set in the child that runs a scenario.
@@ -111,18 +110,27 @@ async fn no_attempts_while_offline(
     stored
 }
 
-fn server_ids(engine: &Engine) -> BTreeSet<u64> {
-    let inbox = engine.inbox();
-    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-    inbox
-        .list(&ListQuery {
-            limit: 1000,
-            ..ListQuery::default()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|i| i.server_id)
-        .collect()
+/// The network comes up: the server sees the first attempt within
+/// [`AT_ONCE`], the engine connects, and catches up every event in `missed`.
+async fn network_up_reconnects_at_once(
+    os: &StandIns,
+    hub: &Hub,
+    engine: &Engine,
+    missed: &BTreeSet<u64>,
+) {
+    os.set_network(NM_CONNECTED).await;
+    let up = Instant::now();
+    let connected = handshakes_reach(hub, 1, AT_ONCE).await;
+    assert!(connected - up < AT_ONCE, "{:?}", connected - up);
+    until(&mut engine.status(), "connected", |s| {
+        s.state == ConnectionState::Connected
+    })
+    .await;
+    let deadline = Instant::now() + support::WAIT;
+    while !missed.is_subset(&server_ids(engine)) {
+        assert!(Instant::now() < deadline, "not caught up: {missed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -167,20 +175,7 @@ async fn offline_at_start_makes_no_attempt_until_the_network_is_up() {
     until(&mut status, "offline", offline).await;
     let missed = no_attempts_while_offline(&hub, &admin, alice, &engine).await;
 
-    os.set_network(NM_CONNECTED).await;
-    let up = Instant::now();
-    let connected = handshakes_reach(&hub, 1, AT_ONCE).await;
-    assert!(connected - up < AT_ONCE, "{:?}", connected - up);
-    until(&mut status, "connected", |s| {
-        s.state == ConnectionState::Connected
-    })
-    .await;
-    // What was sent while offline is caught up, every event of it.
-    let deadline = Instant::now() + support::WAIT;
-    while !missed.is_subset(&server_ids(&engine)) {
-        assert!(Instant::now() < deadline, "not caught up: {missed:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    network_up_reconnects_at_once(&os, &hub, &engine, &missed).await;
     assert_eq!(hub.handshakes().await, 1, "one attempt, and it held");
     engine.shutdown().await;
 }
@@ -217,18 +212,6 @@ async fn a_link_lost_while_offline_waits_for_the_network_then_reconnects_at_once
     os.prepare_for_sleep(false).await;
     let missed = no_attempts_while_offline(&hub, &admin, alice, &engine).await;
 
-    os.set_network(NM_CONNECTED).await;
-    let up = Instant::now();
-    let connected = handshakes_reach(&hub, 1, AT_ONCE).await;
-    assert!(connected - up < AT_ONCE, "{:?}", connected - up);
-    until(&mut status, "connected again", |s| {
-        s.state == ConnectionState::Connected
-    })
-    .await;
-    let deadline = Instant::now() + support::WAIT;
-    while !missed.is_subset(&server_ids(&engine)) {
-        assert!(Instant::now() < deadline, "not caught up: {missed:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    network_up_reconnects_at_once(&os, &hub, &engine, &missed).await;
     engine.shutdown().await;
 }

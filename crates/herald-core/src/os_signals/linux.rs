@@ -14,14 +14,9 @@ use tokio::sync::mpsc;
 use zbus::message::Type as MessageType;
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedVariant};
 
+use super::names::{LOGIND, LOGIND_MANAGER, LOGIND_PATH, NM, NM_PATH, PROPERTIES};
 use super::{Monitor, OsSignal, Watch};
 
-const LOGIND: &str = "org.freedesktop.login1";
-const LOGIND_PATH: &str = "/org/freedesktop/login1";
-const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
-const NM: &str = "org.freedesktop.NetworkManager";
-const NM_PATH: &str = "/org/freedesktop/NetworkManager";
-const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 const BUS: &str = "org.freedesktop.DBus";
 
 /// NetworkManager's `NM_STATE_CONNECTED_LOCAL`: from here up a server on

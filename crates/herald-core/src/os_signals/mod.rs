@@ -19,6 +19,16 @@ mod linux;
 
 use tokio::sync::mpsc;
 
+/// The D-Bus names of the services watched, as they publish them.
+pub mod names {
+    pub const LOGIND: &str = "org.freedesktop.login1";
+    pub const LOGIND_PATH: &str = "/org/freedesktop/login1";
+    pub const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
+    pub const NM: &str = "org.freedesktop.NetworkManager";
+    pub const NM_PATH: &str = "/org/freedesktop/NetworkManager";
+    pub const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+}
+
 /// What the OS told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OsSignal {

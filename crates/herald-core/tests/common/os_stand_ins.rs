@@ -8,15 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures_util::StreamExt;
+use herald_core::os_signals::names::{
+    LOGIND, LOGIND_MANAGER, LOGIND_PATH, NM, NM_PATH, PROPERTIES,
+};
 use zbus::message::Type as MessageType;
 use zbus::{Connection, MessageStream, Variant};
-
-const LOGIND: &str = "org.freedesktop.login1";
-const LOGIND_PATH: &str = "/org/freedesktop/login1";
-const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
-const NM: &str = "org.freedesktop.NetworkManager";
-const NM_PATH: &str = "/org/freedesktop/NetworkManager";
-const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
 /// `NM_STATE_CONNECTED_GLOBAL` and `NM_STATE_DISCONNECTED`.
 pub const NM_CONNECTED: u32 = 70;

@@ -305,6 +305,21 @@ impl Device {
     }
 }
 
+/// The server ids in `engine`'s history (its newest 1,000).
+pub fn server_ids(engine: &Engine) -> std::collections::BTreeSet<u64> {
+    let inbox = engine.inbox();
+    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
+    inbox
+        .list(&herald_core::inbox::ListQuery {
+            limit: 1000,
+            ..herald_core::inbox::ListQuery::default()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.server_id)
+        .collect()
+}
+
 pub fn fast_link() -> LinkConfig {
     LinkConfig {
         connect_timeout: Duration::from_secs(2),
