@@ -215,3 +215,28 @@ async fn a_link_lost_while_offline_waits_for_the_network_then_reconnects_at_once
     network_up_reconnects_at_once(&os, &hub, &engine, &missed).await;
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn doctor_names_the_monitor_in_use() {
+    if !in_child("doctor_names_the_monitor_in_use") {
+        return;
+    }
+    let check = || async {
+        tokio::task::spawn_blocking(herald_core::doctor::check_os_monitor)
+            .await
+            .expect("the check")
+    };
+    // A system bus with neither service on it: the fallback, and why.
+    let alone = check().await;
+    assert!(alone.ok, "{alone:?}");
+    assert_eq!(alone.name, "sleep/network");
+    assert!(
+        alone.detail.starts_with("fallback: clock check"),
+        "{alone:?}"
+    );
+    assert!(alone.hint.is_some(), "{alone:?}");
+    let _os = StandIns::start(NM_CONNECTED).await;
+    let both = check().await;
+    assert_eq!(both.detail, "sleep/network: logind + NetworkManager");
+    assert_eq!(both.hint, None, "{both:?}");
+}
