@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus_monitor::become_monitor;
+use bus_monitor::{NotifyArgs, become_monitor};
 use futures_util::StreamExt;
 use herald_core::inbox::ListQuery;
 use herald_core::notify::desktop::DesktopNotifier;
@@ -38,20 +38,7 @@ async fn count_notify_calls(app_name: String) -> (Arc<std::sync::Mutex<Vec<Strin
     let summaries = seen.clone();
     tokio::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
-            let Ok((app, _, _, summary)) = message
-                .body()
-                .deserialize::<(
-                    String,
-                    u32,
-                    String,
-                    String,
-                    String,
-                    Vec<String>,
-                    std::collections::HashMap<String, zbus::OwnedVariant>,
-                    i32,
-                )>()
-                .map(|a| (a.0, a.1, a.2, a.3))
-            else {
+            let Ok((app, _, _, summary, ..)) = message.body().deserialize::<NotifyArgs>() else {
                 continue;
             };
             if app == app_name {

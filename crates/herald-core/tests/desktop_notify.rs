@@ -29,7 +29,7 @@ mod child;
 #[path = "common/private_bus.rs"]
 mod private_bus;
 
-use bus_monitor::become_monitor;
+use bus_monitor::{NotifyArgs, become_monitor};
 use child::run_test_in_child;
 use private_bus::{PrivateBus, unique};
 
@@ -43,18 +43,6 @@ static DUNST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const DUNST_PATH: &str = "/org/freedesktop/Notifications";
 const DUNST_NAME: &str = "org.freedesktop.Notifications";
 const DUNST_CMD: &str = "org.dunstproject.cmd0";
-
-/// The arguments of `org.freedesktop.Notifications.Notify`.
-type NotifyArgs = (
-    String,
-    u32,
-    String,
-    String,
-    String,
-    Vec<String>,
-    HashMap<String, OwnedVariant>,
-    i32,
-);
 
 async fn dunst_call<B, R>(bus: &Connection, interface: &str, method: &str, body: &B) -> R
 where

@@ -1,7 +1,21 @@
 //! A D-Bus monitor on the session bus (`BecomeMonitor`): it sees the
 //! messages `rules` match as they went over the bus, whoever sent them.
 
-use zbus::{Connection, MessageStream};
+use std::collections::HashMap;
+
+use zbus::{Connection, MessageStream, OwnedVariant};
+
+/// The arguments of `org.freedesktop.Notifications.Notify`.
+pub type NotifyArgs = (
+    String,
+    u32,
+    String,
+    String,
+    String,
+    Vec<String>,
+    HashMap<String, OwnedVariant>,
+    i32,
+);
 
 /// The monitor's connection (keep it) and the stream of what it sees.
 pub async fn become_monitor(rules: &[&str]) -> (Connection, MessageStream) {
