@@ -150,8 +150,31 @@ pub fn check_tray_host() -> Check {
     tray::check()
 }
 
+/// Which monitor tells the engine about sleep and the network: logind and
+/// NetworkManager on the system bus, or the fallback (the clock check on
+/// the probe tick). Always ok: the fallback works, only later.
+pub fn check_os_monitor() -> Check {
+    const NAME: &str = "sleep/network";
+    let monitor =
+        bounded(crate::os_signals::detect_blocking).unwrap_or(crate::os_signals::Monitor::FALLBACK);
+    let mut check = Check::ok(NAME, monitor.describe().into());
+    if monitor
+        != (crate::os_signals::Monitor {
+            logind: true,
+            network_manager: true,
+        })
+    {
+        check.hint = Some(
+            "without logind and NetworkManager, a resume is noticed at the next liveness probe              (within a minute) instead of at once"
+                .into(),
+        );
+    }
+    check
+}
+
 /// Every check, in the order a report shows them: the keyring, the
-/// notification server, the tray host, then the server.
+/// notification server, the tray host, the sleep/network monitor, then the
+/// server.
 pub async fn check_all(settings: &Settings, store: Arc<dyn SecretStore>) -> Vec<Check> {
     let probe = store.clone();
     let desktop = tokio::task::spawn_blocking(move || {
@@ -159,6 +182,7 @@ pub async fn check_all(settings: &Settings, store: Arc<dyn SecretStore>) -> Vec<
             check_secret_service(probe.as_ref()),
             check_notifications(),
             check_tray_host(),
+            check_os_monitor(),
         ]
     })
     .await
@@ -232,7 +256,6 @@ pub async fn check_server(settings: &Settings, store: Arc<dyn SecretStore>) -> V
 }
 
 /// Runs `f` on its own thread, waiting at most [`PROBE_TIMEOUT`].
-#[cfg_attr(not(all(unix, not(target_os = "macos"))), allow(dead_code))]
 fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = mpsc::sync_channel(1);
     std::thread::Builder::new()

@@ -13,8 +13,10 @@
 //! - [`link`]: the Socket.IO connection and its supervisor.
 //! - [`session`], [`api`], [`auth`]: signing in, the REST calls, token times;
 //!   [`plain_http`]: which servers may be reached without TLS.
-//! - [`config`], [`status`], [`doctor`], [`opener`], [`wake`]: settings, the
-//!   published status, desktop probes, opening links, sleep detection.
+//! - [`config`], [`status`], [`doctor`], [`opener`]: settings, the
+//!   published status, desktop probes, opening links.
+//! - [`os_signals`], [`wake`]: sleep and the network from the OS (logind,
+//!   NetworkManager), and the clock check where the OS says nothing.
 //! - [`autostart`]: the OS's start-at-login entry.
 
 /// The app's identifier everywhere an OS asks for one: the bundle id
@@ -35,6 +37,7 @@ pub mod inbox;
 pub mod link;
 pub mod notify;
 pub mod opener;
+pub mod os_signals;
 pub mod plain_http;
 pub mod secret;
 pub mod session;

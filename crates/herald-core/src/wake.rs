@@ -1,16 +1,17 @@
-//! Noticing that the machine slept.
+//! Noticing that the machine slept, where the OS does not say so.
 //!
-//! A suspended machine stops the monotonic clock but not the wall clock. Every
-//! few seconds the watcher compares the two; when the wall clock ran far ahead,
-//! the machine was asleep, its sockets are likely dead, and the link should
-//! reconnect at once instead of waiting for the probe or a backoff delay.
+//! A suspended machine stops the monotonic clock but not the wall clock.
+//! Where no OS monitor reports a resume ([`crate::os_signals`]), the link
+//! compares the two on its liveness-probe tick, a timer that runs anyway
+//! (there is no ticker of its own: it cost 12 wake-ups a minute). When the
+//! wall clock ran far ahead, the machine was asleep, its socket is likely
+//! dead, and the link reconnects at once instead of waiting for the probe's
+//! timeout. A resume is thus noticed within one probe interval.
 
 use std::time::{Duration, SystemTime};
 
-use crate::link::{Link, LinkCommand};
+use tokio::time::Instant;
 
-/// How often the clocks are compared.
-pub const TICK: Duration = Duration::from_secs(5);
 /// How far the wall clock may run ahead of the monotonic one before it counts
 /// as sleep (NTP adjustments are far smaller).
 pub const SLACK: Duration = Duration::from_secs(10);
@@ -20,25 +21,37 @@ pub fn slept(monotonic: Duration, wall: Duration) -> bool {
     wall.saturating_sub(monotonic) > SLACK
 }
 
-/// Watches for sleep and, on waking, reconnects. It runs until the link has
-/// ended or its [`Engine`](crate::engine::Engine) aborts it (on shutdown, or
-/// when dropped).
-pub async fn watch(link: Link) {
-    let mut interval = tokio::time::interval(TICK);
-    interval.tick().await;
-    let mut mono = tokio::time::Instant::now();
-    let mut wall = SystemTime::now();
-    loop {
-        interval.tick().await;
-        let (now_mono, now_wall) = (tokio::time::Instant::now(), SystemTime::now());
-        let wall_elapsed = now_wall.duration_since(wall).unwrap_or(Duration::ZERO);
-        if slept(now_mono - mono, wall_elapsed) {
-            tracing::info!(?wall_elapsed, "the machine woke up; reconnecting now");
-            if !link.send_checked(LinkCommand::NetworkUp) {
-                return;
-            }
+/// The two clocks as last read.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockCheck {
+    monotonic: Instant,
+    wall: SystemTime,
+}
+
+impl Default for ClockCheck {
+    fn default() -> ClockCheck {
+        ClockCheck::new()
+    }
+}
+
+impl ClockCheck {
+    pub fn new() -> ClockCheck {
+        ClockCheck {
+            monotonic: Instant::now(),
+            wall: SystemTime::now(),
         }
-        (mono, wall) = (now_mono, now_wall);
+    }
+
+    /// Reads both clocks again; true if the machine slept since the last read.
+    pub fn woke(&mut self) -> bool {
+        let now = ClockCheck::new();
+        let wall = now.wall.duration_since(self.wall).unwrap_or(Duration::ZERO);
+        let woke = slept(now.monotonic - self.monotonic, wall);
+        if woke {
+            tracing::info!(?wall, "the machine woke up; reconnecting now");
+        }
+        *self = now;
+        woke
     }
 }
 
@@ -53,5 +66,11 @@ mod tests {
         assert!(!slept(s(5), s(14)), "small drift or an NTP step");
         assert!(slept(s(5), s(600)), "ten minutes asleep");
         assert!(!slept(s(5), s(0)), "the wall clock going back is not sleep");
+    }
+
+    #[test]
+    fn reading_the_clocks_at_once_is_no_sleep() {
+        let mut check = ClockCheck::new();
+        assert!(!check.woke());
     }
 }

@@ -22,11 +22,14 @@ use tokio::sync::mpsc::unbounded_channel;
 use zbus::message::Type;
 use zbus::{Connection, Message, MessageStream, OwnedVariant};
 
+#[path = "common/bus_monitor.rs"]
+mod bus_monitor;
 #[path = "common/child.rs"]
 mod child;
 #[path = "common/private_bus.rs"]
 mod private_bus;
 
+use bus_monitor::{NotifyArgs, become_monitor};
 use child::run_test_in_child;
 use private_bus::{PrivateBus, unique};
 
@@ -40,18 +43,6 @@ static DUNST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const DUNST_PATH: &str = "/org/freedesktop/Notifications";
 const DUNST_NAME: &str = "org.freedesktop.Notifications";
 const DUNST_CMD: &str = "org.dunstproject.cmd0";
-
-/// The arguments of `org.freedesktop.Notifications.Notify`.
-type NotifyArgs = (
-    String,
-    u32,
-    String,
-    String,
-    String,
-    Vec<String>,
-    HashMap<String, OwnedVariant>,
-    i32,
-);
 
 async fn dunst_call<B, R>(bus: &Connection, interface: &str, method: &str, body: &B) -> R
 where
@@ -105,33 +96,21 @@ where
 
 /// A D-Bus monitor: sees every matching message on the session bus.
 struct Monitor {
+    _bus: Connection,
     stream: MessageStream,
     seen: Vec<Message>,
 }
 
 impl Monitor {
     async fn start() -> Monitor {
-        let bus = Connection::session().await.expect("connect the monitor");
-        let stream = MessageStream::from(&bus);
         let rules = [
             "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
             "type='method_call',interface='org.freedesktop.DBus',member='AddMatch'",
             "type='method_return'",
         ];
-        let () = bus
-            .call_method(
-                Some("org.freedesktop.DBus"),
-                "/org/freedesktop/DBus",
-                Some("org.freedesktop.DBus.Monitoring"),
-                "BecomeMonitor",
-                &(&rules[..], 0u32),
-            )
-            .await
-            .expect("become a monitor")
-            .body()
-            .deserialize()
-            .expect("BecomeMonitor returns nothing");
+        let (bus, stream) = become_monitor(&rules).await;
         Monitor {
+            _bus: bus,
             stream,
             seen: Vec::new(),
         }

@@ -6,26 +6,11 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use herald_core::inbox::ListQuery;
 use herald_core::link::LinkConfig;
 use herald_core::secret::SecretStore;
 use herald_core::status::{CatchUpSupport, ConnectionState, SignOutReason};
 use herald_proto::api::Role;
-use support::{Device, Hub, fast_link, order, until};
-
-fn server_ids(engine: &herald_core::engine::Engine) -> BTreeSet<u64> {
-    let inbox = engine.inbox();
-    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-    inbox
-        .list(&ListQuery {
-            limit: 1000,
-            ..ListQuery::default()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|i| i.server_id)
-        .collect()
-}
+use support::{Device, Hub, fast_link, order, server_ids, until};
 
 #[tokio::test]
 async fn an_event_is_stored_shown_and_counted() {

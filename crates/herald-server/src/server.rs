@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use herald_proto::api::{Role, User};
 use tokio::net::TcpListener;
@@ -122,11 +123,13 @@ impl Server {
             geoip,
             mailer,
         } = self;
+        let handshakes = Arc::new(AtomicU64::new(0));
         let (io_layer, io) = socket::layer(
             SocketState {
                 keys: keys.clone(),
                 db: db.clone(),
                 cap: SocketCap::new(config.sockets),
+                handshakes: handshakes.clone(),
             },
             config.socket_buffer,
             config.websocket_only,
@@ -184,6 +187,7 @@ impl Server {
             vapid,
             push_guard,
             geoip,
+            socket_handshakes: handshakes,
         });
         if let Some(every) = demo_interval {
             tokio::spawn(demo::tick(state.clone(), every, stop_rx.clone()));

@@ -18,6 +18,7 @@
 //! [`EXPIRY_SLACK`]), and the client reconnects with a fresh token.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use herald_proto::api::Role;
@@ -49,6 +50,9 @@ pub struct SocketState {
     pub keys: TokenKeys,
     pub db: Db,
     pub cap: SocketCap,
+    /// Socket.IO connect attempts so far, accepted or refused (`/healthz`
+    /// `socketHandshakes`): how a client's reconnects are counted from here.
+    pub handshakes: Arc<AtomicU64>,
 }
 
 /// The authenticated user of a socket, kept in its extensions.
@@ -129,6 +133,7 @@ async fn authenticate(
     TryData(auth): TryData<HandshakeAuth>,
     State(state): State<SocketState>,
 ) -> Result<(), Refusal> {
+    state.handshakes.fetch_add(1, Ordering::Relaxed);
     let token = auth
         .ok()
         .and_then(|a| a.token)

@@ -37,6 +37,8 @@ pub struct Inner {
     /// Vets push endpoints when they are saved (the sender vets them again).
     pub push_guard: EndpointGuard,
     pub geoip: Option<Arc<GeoIp>>,
+    /// Socket.IO connect attempts so far (the handshake middleware counts).
+    pub socket_handshakes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {

@@ -9,6 +9,7 @@
 mod action;
 mod catch_up;
 mod command;
+mod os;
 mod renewal;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -119,9 +120,12 @@ pub struct Engine {
     link: Link,
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
-    /// The sleep watcher ([`crate::wake::watch`]): it would outlive the
-    /// engine otherwise, as it only ends when a send to the link fails.
-    wake: AbortOnDrop,
+    /// What the OS says of sleep and the network, forwarded to the link
+    /// ([`os::forward`]): it would outlive the engine otherwise.
+    os: AbortOnDrop,
+    monitor: crate::os_signals::Monitor,
+    /// Whether the OS says the network is up (the link's own view).
+    online: watch::Receiver<bool>,
 }
 
 /// Aborts its task when dropped, so a task bound to an engine ends with it
@@ -202,7 +206,16 @@ impl Engine {
         let (updates, _) = broadcast::channel(1024);
         let (token_tx, token_rx) = watch::channel(Some(tokens.access.clone()));
         let (link_tx, link_rx) = mpsc::channel(4096);
-        let link = Link::start(api.origin(), token_rx, parts.link.clone(), link_tx);
+        let watch = crate::os_signals::start().await;
+        let monitor = watch.monitor;
+        let (online_tx, online_rx) = watch::channel(watch.online);
+        let link = Link::start(
+            api.origin(),
+            token_rx,
+            online_rx.clone(),
+            parts.link.clone(),
+            link_tx,
+        );
         let (commands, command_rx) = mpsc::unbounded_channel();
         let inbox = Arc::new(Mutex::new(inbox));
         let mut policy = Policy::new(parts.settings.notifications.clone());
@@ -231,7 +244,11 @@ impl Engine {
             markup: parts.markup,
         };
         let task = tokio::spawn(worker.run(link_rx, command_rx, action_rx));
-        let wake = AbortOnDrop(tokio::spawn(crate::wake::watch(link.clone())));
+        let os = AbortOnDrop(tokio::spawn(os::forward(
+            watch.signals,
+            online_tx,
+            link.clone(),
+        )));
         Ok(Engine {
             status: status_rx,
             updates,
@@ -239,7 +256,9 @@ impl Engine {
             link,
             commands,
             task,
-            wake,
+            os,
+            monitor,
+            online: online_rx,
         })
     }
 
@@ -290,10 +309,21 @@ impl Engine {
         self.self_tester().run().await
     }
 
-    /// The sleep watcher's task, to see that it ends with the engine.
+    /// The OS monitor's forwarding task, to see that it ends with the engine.
     #[cfg(test)]
-    fn wake_task(&self) -> tokio::task::AbortHandle {
-        self.wake.0.abort_handle()
+    fn os_task(&self) -> tokio::task::AbortHandle {
+        self.os.0.abort_handle()
+    }
+
+    /// Which OS monitor tells this engine about sleep and the network.
+    pub fn monitor(&self) -> crate::os_signals::Monitor {
+        self.monitor
+    }
+
+    /// False while the OS says the network is down (then the link makes no
+    /// attempt); always true without an OS monitor.
+    pub fn os_online(&self) -> bool {
+        *self.online.borrow()
     }
 
     /// A handle for [`Engine::self_test`] that does not borrow the engine.
@@ -303,10 +333,10 @@ impl Engine {
         }
     }
 
-    /// Stops the link and the sleep watcher, and waits until every received
+    /// Stops the link and the OS monitor, and waits until every received
     /// event is in the inbox.
     pub async fn shutdown(mut self) {
-        self.wake.stop().await;
+        self.os.stop().await;
         let _ = self.commands.send(Command::Shutdown);
         self.link.send(LinkCommand::Shutdown);
         let _ = self.task.await;

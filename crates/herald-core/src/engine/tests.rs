@@ -71,7 +71,7 @@ async fn a_closed_action_channel_leaves_the_worker_idle() {
 }
 
 #[tokio::test]
-async fn the_sleep_watcher_ends_with_its_engine() {
+async fn the_os_monitor_ends_with_its_engine() {
     let server = FakeServer::start(|_| None).await;
     let account = SignedIn::new(&server.url);
     let start = || async {
@@ -81,13 +81,13 @@ async fn the_sleep_watcher_ends_with_its_engine() {
     };
 
     let engine = start().await;
-    let wake = engine.wake_task();
+    let wake = engine.os_task();
     assert!(!wake.is_finished());
     engine.shutdown().await;
-    assert!(wake.is_finished(), "the sleep watcher outlived shutdown");
+    assert!(wake.is_finished(), "the OS monitor outlived shutdown");
 
     let engine = start().await;
-    let wake = engine.wake_task();
+    let wake = engine.os_task();
     drop(engine);
     let ended = timeout(PATIENCE, async {
         while !wake.is_finished() {
@@ -95,10 +95,7 @@ async fn the_sleep_watcher_ends_with_its_engine() {
         }
     })
     .await;
-    assert!(
-        ended.is_ok(),
-        "the sleep watcher outlived its dropped engine"
-    );
+    assert!(ended.is_ok(), "the OS monitor outlived its dropped engine");
 }
 
 #[tokio::test]

@@ -59,12 +59,13 @@ impl Worker {
         mut actions: mpsc::UnboundedReceiver<ActionInvoked>,
     ) {
         let (caught_tx, mut caught_rx) = mpsc::channel::<CaughtUp>(4);
-        let mut flush_at: Option<tokio::time::Instant> = None;
         // A closed channel answers `None` at once, forever: its branch is
         // turned off then, or the loop would spin.
         let mut actions_open = true;
         self.schedule_refresh(false);
         loop {
+            // The policy's deadline moves while a flood lasts: read it anew.
+            let flush_at = self.policy.flush_at();
             let flush = async {
                 match flush_at {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -81,18 +82,14 @@ impl Worker {
                             Err(_) => break,
                         }
                     }
-                    if let Some(at) = self.handle_link_events(events, &caught_tx).await {
-                        flush_at = Some(flush_at.map_or(at, |f| f.min(at)));
-                    }
+                    self.handle_link_events(events, &caught_tx).await;
                 }
                 caught = caught_rx.recv() => {
-                    if let Some(caught) = caught
-                        && let Some(at) = self.handle_caught_up(caught, &caught_tx).await {
-                            flush_at = Some(flush_at.map_or(at, |f| f.min(at)));
-                        }
+                    if let Some(caught) = caught {
+                        self.handle_caught_up(caught, &caught_tx).await;
+                    }
                 }
                 _ = flush => {
-                    flush_at = None;
                     let toasts = self.policy.flush(self.markup, tokio::time::Instant::now());
                     self.show(toasts);
                 }
@@ -125,13 +122,12 @@ impl Worker {
     }
 
     /// Handles link events in order, storing runs of consecutive events as
-    /// one batch. Returns when a held-back summary is due.
+    /// one batch.
     pub(super) async fn handle_link_events(
         &mut self,
         events: Vec<LinkEvent>,
         caught_tx: &mpsc::Sender<CaughtUp>,
-    ) -> Option<tokio::time::Instant> {
-        let mut flush_at = None;
+    ) {
         let mut batch = Vec::new();
         for event in events {
             match event {
@@ -144,17 +140,15 @@ impl Worker {
                 },
                 other => {
                     if !batch.is_empty() {
-                        flush_at =
-                            flush_at.or(self.store(std::mem::take(&mut batch), Origin::Live).await);
+                        self.store(std::mem::take(&mut batch), Origin::Live).await;
                     }
                     self.handle_control(other, caught_tx).await;
                 }
             }
         }
         if !batch.is_empty() {
-            flush_at = flush_at.or(self.store(batch, Origin::Live).await);
+            self.store(batch, Origin::Live).await;
         }
-        flush_at
     }
 
     pub(super) async fn handle_control(
@@ -281,7 +275,7 @@ impl Worker {
         &mut self,
         caught: CaughtUp,
         caught_tx: &mpsc::Sender<CaughtUp>,
-    ) -> Option<tokio::time::Instant> {
+    ) {
         if let CaughtUp::Done(result) = &caught {
             // Its task has nothing left to do but end: another may start.
             self.catching_up = None;
@@ -297,43 +291,35 @@ impl Worker {
                 if rejected > 0 {
                     self.update(|s| s.rejected_events += rejected);
                 }
-                self.store(items, Origin::CatchUp).await
+                self.store(items, Origin::CatchUp).await;
             }
             CaughtUp::Done(Ok(())) => {
                 self.update(|s| s.catch_up = CatchUpSupport::Available);
                 let caught = std::mem::take(&mut self.caught_up);
-                self.notify(&caught, Origin::CatchUp)
+                self.notify(&caught, Origin::CatchUp);
             }
             CaughtUp::Done(Err(ApiError::Unsupported(_))) => {
                 self.update(|s| {
                     s.catch_up = CatchUpSupport::Unavailable;
                     s.warn("catch-up unavailable: this server cannot send what was missed while offline");
                 });
-                None
             }
             CaughtUp::Done(Err(e)) => {
                 tracing::warn!(error = %e, "catch-up failed; it runs again on the next connect");
                 let caught = std::mem::take(&mut self.caught_up);
-                self.notify(&caught, Origin::CatchUp)
+                self.notify(&caught, Origin::CatchUp);
             }
         }
     }
 
     /// Stores a batch in one transaction, publishes what was new, and shows
     /// what the policy allows.
-    pub(super) async fn store(
-        &mut self,
-        batch: Vec<Incoming>,
-        origin: Origin,
-    ) -> Option<tokio::time::Instant> {
+    pub(super) async fn store(&mut self, batch: Vec<Incoming>, origin: Origin) {
         let added = self.insert(batch).await;
         match origin {
             Origin::Live => self.notify(&added, Origin::Live),
             // A catch-up is announced once, when it is done, as one summary.
-            Origin::CatchUp => {
-                self.caught_up.extend(added);
-                None
-            }
+            Origin::CatchUp => self.caught_up.extend(added),
         }
     }
 
@@ -396,14 +382,11 @@ impl Worker {
         added
     }
 
-    /// Shows what the policy allows of newly stored items.
-    pub(super) fn notify(
-        &mut self,
-        added: &[Item],
-        origin: Origin,
-    ) -> Option<tokio::time::Instant> {
+    /// Shows what the policy allows of newly stored items; what it holds
+    /// back, the run loop flushes at [`Policy::flush_at`].
+    pub(super) fn notify(&mut self, added: &[Item], origin: Origin) {
         if added.is_empty() || self.notifier.is_none() || !self.settings.desktop_notifications {
-            return None;
+            return;
         }
         let decision = self.policy.decide(
             added,
@@ -413,7 +396,6 @@ impl Worker {
             chrono::Local::now(),
         );
         self.show(decision.show);
-        decision.flush_at
     }
 
     pub(super) fn show(&self, toasts: Vec<crate::notify::Toast>) {

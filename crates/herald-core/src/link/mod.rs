@@ -10,7 +10,9 @@
 //! - a clean close from the server can be silent: a liveness probe (an emit
 //!   with an acknowledgement) runs every [`LinkConfig::probe_interval`]; a
 //!   failed emit, or a missing ack from a server that has acked before, tears
-//!   the client down.
+//!   the client down. A dead link is so noticed within
+//!   `probe_interval + probe_timeout` (70 s by default); a network that went
+//!   away or a resume at once, from the OS ([`crate::os_signals`]).
 //! - handlers run inline in its receive loop: ours only `try_send` onto a
 //!   bounded channel ([`Relay`]), and a full channel is counted, never waited on.
 //! - a replaced client can still call back: every callback carries the
@@ -39,16 +41,24 @@ use supervisor::Supervisor;
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub connect_timeout: Duration,
+    /// Between liveness probes; the tick also runs the clock check
+    /// ([`crate::wake`]). Each probe is a round trip that wakes the process
+    /// several times, so an idle engine probes once a minute.
     pub probe_interval: Duration,
     pub probe_timeout: Duration,
+    /// While the OS says the network is down the link waits for it to come
+    /// back, and tries once after this long even if no signal came (a
+    /// monitor can miss one).
+    pub offline_recheck: Duration,
 }
 
 impl Default for LinkConfig {
     fn default() -> LinkConfig {
         LinkConfig {
             connect_timeout: Duration::from_secs(10),
-            probe_interval: Duration::from_secs(15),
+            probe_interval: Duration::from_secs(60),
             probe_timeout: Duration::from_secs(10),
+            offline_recheck: Duration::from_secs(600),
         }
     }
 }
@@ -110,6 +120,8 @@ pub enum LinkCommand {
     /// Drop the backoff (or the connection) and connect at once.
     ReconnectNow,
     /// The network came back, or the machine woke up: same as ReconnectNow.
+    /// (That the network is down is a state, not a command: the `online`
+    /// watch of [`Link::start`].)
     NetworkUp,
     Pause,
     Resume,
@@ -155,10 +167,13 @@ pub struct Link {
 
 impl Link {
     /// Starts the supervisor for `server`. It connects with the token in
-    /// `token` (and the newest one on every retry); `None` stops it.
+    /// `token` (and the newest one on every retry); `None` stops it. While
+    /// `online` is false (the OS says the network is down) it makes no
+    /// attempt and sends no probe.
     pub fn start(
         server: String,
         token: watch::Receiver<Option<String>>,
+        online: watch::Receiver<bool>,
         config: LinkConfig,
         events: mpsc::Sender<LinkEvent>,
     ) -> Link {
@@ -167,6 +182,7 @@ impl Link {
             server,
             config,
             token,
+            online,
             events,
             commands: rx,
             current: Arc::new(AtomicU64::new(0)),

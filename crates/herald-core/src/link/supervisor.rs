@@ -12,6 +12,10 @@ use super::cause::{Cause, describe};
 use super::client::{client_builder, close, refusal, send_probe};
 use super::{LinkCommand, LinkConfig, LinkEvent, LinkState, Relay};
 use crate::backoff;
+use crate::wake::ClockCheck;
+
+/// What the status says while the OS reports no network.
+const OFFLINE_REASON: &str = "the system reports no network; waiting for it to come back";
 
 /// Signals of one client, for the supervisor only.
 #[derive(Debug)]
@@ -33,6 +37,8 @@ pub(super) struct Supervisor {
     pub(super) server: String,
     pub(super) config: LinkConfig,
     pub(super) token: watch::Receiver<Option<String>>,
+    /// False while the OS says the network is down.
+    pub(super) online: watch::Receiver<bool>,
     pub(super) events: mpsc::Sender<LinkEvent>,
     pub(super) commands: mpsc::UnboundedReceiver<LinkCommand>,
     pub(super) current: Arc<AtomicU64>,
@@ -51,6 +57,20 @@ impl Supervisor {
     pub(super) async fn run(mut self) {
         let mut attempt: u32 = 0;
         loop {
+            if !*self.online.borrow_and_update() {
+                // No attempt, no backoff: wait for the network (or try once
+                // after the fallback timer, or when asked to).
+                match self.offline(attempt).await {
+                    Some(LinkCommand::Shutdown) => break,
+                    Some(LinkCommand::Pause) => {
+                        if !self.paused().await {
+                            break;
+                        }
+                        continue;
+                    }
+                    _ => attempt = 0,
+                }
+            }
             let Some(token) = self.token.borrow_and_update().clone() else {
                 self.state(LinkState::Stopped).await;
                 return;
@@ -100,6 +120,10 @@ impl Supervisor {
                 }
                 Outcome::Lost(cause, reason) => (cause, reason),
             };
+            if !*self.online.borrow() {
+                tracing::info!(%reason, ?cause, "connection lost while the system is offline");
+                continue;
+            }
             let delay = backoff::next_delay(attempt);
             attempt = attempt.saturating_add(1);
             let retry_at =
@@ -125,12 +149,48 @@ impl Supervisor {
         self.state(LinkState::Stopped).await;
     }
 
-    /// Waits out a backoff delay; a command cuts it short.
+    /// Waits out a backoff delay; a command cuts it short, and so does a
+    /// change of the network (the loop then waits for it, or tries now).
     async fn wait(&mut self, delay: Duration) -> Option<LinkCommand> {
         tokio::select! {
             _ = tokio::time::sleep(delay) => None,
             command = self.commands.recv() => Some(command.unwrap_or(LinkCommand::Shutdown)),
             _ = self.token.changed() => None,
+            () = online_changed(&mut self.online) => None,
+        }
+    }
+
+    /// While the OS says offline: returns when it says online, when a
+    /// command comes (Pause and Shutdown are the caller's to act on; any
+    /// other means try now), the token changes, or after
+    /// [`LinkConfig::offline_recheck`].
+    async fn offline(&mut self, attempt: u32) -> Option<LinkCommand> {
+        let wait = self.config.offline_recheck;
+        tracing::info!(?wait, "the system says the network is down; waiting for it");
+        let retry_at = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        self.state(LinkState::Backoff {
+            attempt,
+            retry_at,
+            cause: Cause::Unreachable,
+            reason: OFFLINE_REASON.into(),
+        })
+        .await;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return None,
+                () = online_changed(&mut self.online) => {
+                    if *self.online.borrow() {
+                        return None;
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(LinkCommand::Resume) => continue,
+                    Some(command) => return Some(command),
+                    None => return Some(LinkCommand::Shutdown),
+                },
+                _ = self.token.changed() => return None,
+            }
         }
     }
 
@@ -242,6 +302,7 @@ impl Supervisor {
         let mut probe = tokio::time::interval(self.config.probe_interval);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         probe.tick().await;
+        let mut clock = ClockCheck::new();
         let mut pending: Option<(oneshot::Receiver<()>, tokio::time::Instant)> = None;
         let outcome = loop {
             let ack_wait = async {
@@ -274,7 +335,13 @@ impl Supervisor {
                     if self.overflowed.swap(false, Ordering::AcqRel) {
                         let _ = self.events.send(LinkEvent::Overflow).await;
                     }
-                    if pending.is_none() {
+                    // The fallback for an OS that does not say it resumed.
+                    if clock.woke() {
+                        break Outcome::Command(LinkCommand::NetworkUp);
+                    }
+                    // Offline, a probe could only fail: the OS will say
+                    // when the network is back, and the link reconnects then.
+                    if pending.is_none() && *self.online.borrow() {
                         match send_probe(&client, self.config.probe_timeout).await {
                             Ok(rx) => pending = Some((rx, tokio::time::Instant::now() + self.config.probe_timeout)),
                             Err(e) => break Outcome::Lost(Cause::Dropped, format!("the liveness probe failed: {e}")),
@@ -286,11 +353,26 @@ impl Supervisor {
                     Some(command) => break Outcome::Command(command),
                     None => break Outcome::Stop,
                 },
+                // The network came back: this connection lived through an
+                // outage unprobed, so make a fresh one now.
+                () = online_changed(&mut self.online) => {
+                    if *self.online.borrow() {
+                        break Outcome::Command(LinkCommand::NetworkUp);
+                    }
+                }
             }
         };
         // Stale callbacks of this client are dropped from here on.
         self.current.fetch_add(1, Ordering::AcqRel);
         close(&client).await;
         outcome
+    }
+}
+
+/// Ready when `online` changes; never, once its sender is gone (the engine
+/// is ending, or there is no OS monitor).
+async fn online_changed(online: &mut watch::Receiver<bool>) {
+    if online.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

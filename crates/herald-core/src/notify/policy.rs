@@ -10,9 +10,11 @@
 //! - live items show one by one until more than `burst_max` would show within
 //!   `burst_window_ms`; the rest are held and shown as one summary when the
 //!   window has passed ([`Decision::flush_at`], [`Policy::flush`]);
-//! - a flood (more than `burst_max` held in one window) goes on being held
-//!   until a window passes without new items: one summary a window, no new
-//!   individual toasts in between, and a catch-up joins the summary.
+//! - a flood (more than `burst_max` held) ends in one summary after it is
+//!   over: the flush deadline moves to a window after the newest held item,
+//!   but never past [`FLOOD_CAP`] after the first, so a stream that never
+//!   ends still gets a summary every 30 s; no individual toasts in between,
+//!   and a catch-up joins the summary.
 //!
 //! Time comes in as parameters (a monotonic instant for bursts, the local
 //! wall clock for pause and quiet hours), so the policy is pure logic.
@@ -30,6 +32,9 @@ use crate::inbox::Item;
 /// How many of this device's own login ids are remembered. Its alert arrives
 /// seconds after the login, so a few recent ones are plenty.
 const OWN_LOGINS: usize = 32;
+/// The longest a flood's summary waits for the flood to end: a stream that
+/// never pauses for a window gets a summary this often.
+pub const FLOOD_CAP: Duration = Duration::from_secs(30);
 /// The longest burst window honoured, so that a silly setting cannot hold
 /// toasts back for days (or overflow an `Instant`).
 const MAX_BURST_WINDOW: Duration = Duration::from_secs(3600);
@@ -190,6 +195,9 @@ pub struct Policy {
     held: Vec<Item>,
     /// When the first held item arrived.
     held_since: Option<Instant>,
+    /// When the newest held item arrived: a flood's summary waits until a
+    /// window after it.
+    held_last: Option<Instant>,
     /// Until then a flood is going on: live items are held, not shown one
     /// by one. Without it a long burst showed `burst_max` toasts and a
     /// summary in every window (16 toasts for 50,000 events over 7 s).
@@ -205,6 +213,7 @@ impl Policy {
             shown: VecDeque::new(),
             held: Vec::new(),
             held_since: None,
+            held_last: None,
             flood_until: None,
         };
         policy.set_config(config);
@@ -257,10 +266,7 @@ impl Policy {
         let mut decision = Decision::default();
         // A caller that is late to flush must not make held items wait
         // behind newer ones.
-        if self
-            .held_since
-            .is_some_and(|since| since + self.window() <= now)
-        {
+        if self.flush_at().is_some_and(|at| at <= now) {
             decision.show.extend(self.flush(markup, now));
         }
         let mut worthy = Vec::new();
@@ -274,9 +280,10 @@ impl Policy {
         match origin {
             // During a flood (the link overflowed and caught up), what was
             // caught up joins the flood's summary instead of a toast of its own.
-            Origin::CatchUp if self.flood_until.is_some_and(|until| now < until) => {
+            Origin::CatchUp if self.flooding(now) => {
                 if !worthy.is_empty() {
                     self.held_since.get_or_insert(now);
+                    self.held_last = Some(now);
                     for item in worthy {
                         self.hold(item);
                     }
@@ -302,19 +309,34 @@ impl Policy {
                         // Once holding, later items are held too, so toasts
                         // never show out of order.
                         self.held_since.get_or_insert(now);
+                        self.held_last = Some(now);
                         self.hold(item);
                     }
                 }
             }
         }
-        decision.flush_at = self.held_since.map(|since| since + self.window());
+        decision.flush_at = self.flush_at();
         decision
+    }
+
+    /// When [`Policy::flush`] is due: a window after the first held item;
+    /// for a flood (more held than `burst_max`) a window after the newest,
+    /// at most [`FLOOD_CAP`] after the first. It moves while a flood lasts,
+    /// so a caller takes the newest value after every decision.
+    pub fn flush_at(&self) -> Option<Instant> {
+        let since = self.held_since?;
+        if self.held.len() <= self.config.burst_max {
+            return Some(since + self.window());
+        }
+        let last = self.held_last.unwrap_or(since);
+        Some((last + self.window()).min(since + FLOOD_CAP.max(self.window())))
     }
 
     /// Called at [`Decision::flush_at`]: one toast for everything held back
     /// (a summary, or the item's own toast if only one was held).
     pub fn flush(&mut self, markup: bool, now: Instant) -> Vec<Toast> {
         self.held_since = None;
+        self.held_last = None;
         let held = std::mem::take(&mut self.held);
         // More held than could have shown: items come faster than
         // `burst_max` a window, so the next ones join a summary too.
@@ -432,6 +454,12 @@ impl Policy {
             }
         };
         self.held.push(kept);
+    }
+
+    /// Whether a flood is going on: more held than `burst_max`, or one
+    /// ended less than a window ago.
+    fn flooding(&self, now: Instant) -> bool {
+        self.held.len() > self.config.burst_max || self.flood_until.is_some_and(|until| now < until)
     }
 
     /// Drops toasts that left the burst window.

@@ -151,6 +151,23 @@ impl Hub {
             .unwrap()
     }
 
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Value {
+        self.http
+            .get(format!("{}/healthz", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Socket.IO connect attempts this server (since its last start) has seen.
+    pub async fn handshakes(&self) -> u64 {
+        self.health().await["socketHandshakes"].as_u64().unwrap()
+    }
+
     /// The status of `GET path` with `token`.
     pub async fn get(&self, path: &str, token: &str) -> u16 {
         self.http
@@ -306,11 +323,27 @@ impl Device {
     }
 }
 
+/// The server ids in `engine`'s history (its newest 1,000).
+pub fn server_ids(engine: &Engine) -> std::collections::BTreeSet<u64> {
+    let inbox = engine.inbox();
+    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
+    inbox
+        .list(&herald_core::inbox::ListQuery {
+            limit: 1000,
+            ..herald_core::inbox::ListQuery::default()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.server_id)
+        .collect()
+}
+
 pub fn fast_link() -> LinkConfig {
     LinkConfig {
         connect_timeout: Duration::from_secs(2),
         probe_interval: Duration::from_millis(300),
         probe_timeout: Duration::from_secs(1),
+        ..LinkConfig::default()
     }
 }
 

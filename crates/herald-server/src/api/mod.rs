@@ -125,6 +125,7 @@ async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
         "database": { "backend": backend, "reachable": true },
         "lastEventId": last_id,
         "sockets": state.io.sockets().len(),
+        "socketHandshakes": state.socket_handshakes.load(Ordering::Relaxed),
         "eventsStored": stats.stored.load(Ordering::Relaxed),
         "emitFailures": stats.emit_failures.load(Ordering::Relaxed),
         "loginThrottleKeys": state.limiter.tracked_keys(),

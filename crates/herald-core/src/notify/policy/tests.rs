@@ -159,6 +159,8 @@ fn a_flood_is_summarised_until_a_window_passes_quietly() {
         noon(),
     );
     assert!(more.show.is_empty());
+    // A flood: the summary waits for a window after the newest item.
+    assert_eq!(more.flush_at, Some(t0 + ms(3000)));
     let flushed = policy.flush(false, t0 + ms(2000));
     assert_eq!(flushed[0].summary, "197 missed notifications");
     // The link overflowed and caught up: that joins the flood too.
@@ -179,8 +181,8 @@ fn a_flood_is_summarised_until_a_window_passes_quietly() {
         noon(),
     );
     assert!(flood.show.is_empty(), "a flood shows no single toasts");
-    assert_eq!(flood.flush_at, Some(t0 + ms(4100)));
-    let flushed = policy.flush(false, t0 + ms(4100));
+    assert_eq!(flood.flush_at, Some(t0 + ms(4500)));
+    let flushed = policy.flush(false, t0 + ms(4500));
     assert_eq!(flushed[0].summary, "110 missed notifications");
     // A quiet window later, items show one by one again.
     let calm = policy.decide(
@@ -191,6 +193,63 @@ fn a_flood_is_summarised_until_a_window_passes_quietly() {
         noon(),
     );
     assert_eq!(ids(&calm.show), [Some(301)]);
+}
+
+#[test]
+fn a_flood_of_fifty_thousand_ends_in_one_summary_after_it_is_over() {
+    let t0 = Instant::now();
+    let mut policy = Policy::new(PolicyConfig::default());
+    let mut shown = Vec::new();
+    // 50,000 items over 7 s, in batches of 100 every 14 ms (the hub's rate).
+    let mut now = t0;
+    for batch in 0..500i64 {
+        now = t0 + ms(14) * u32::try_from(batch).expect("small");
+        let first = batch * 100 + 1;
+        let decision = policy.decide(
+            &orders(first..=first + 99),
+            Origin::Live,
+            false,
+            now,
+            noon(),
+        );
+        shown.extend(decision.show);
+        let due = decision.flush_at.expect("items are held");
+        assert!(
+            due > now,
+            "no summary while the flood lasts (batch {batch})"
+        );
+        assert_eq!(due, now + ms(2000), "a window after the newest item");
+    }
+    assert_eq!(shown.len(), 3, "the first three show at once");
+    let end = policy.flush_at().expect("held");
+    assert_eq!(end, now + ms(2000));
+    let summary = policy.flush(false, end);
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0].summary, "49997 missed notifications");
+    assert_eq!(shown.len() + summary.len(), 4);
+    assert_eq!(policy.flush_at(), None);
+}
+
+#[test]
+fn a_stream_that_never_ends_gets_a_summary_every_thirty_seconds() {
+    let t0 = Instant::now();
+    let mut policy = Policy::new(PolicyConfig::default());
+    let mut summaries = Vec::new();
+    // Ten items a second for 95 s, never a quiet window.
+    for n in 0..950i64 {
+        let now = t0 + ms(100) * u32::try_from(n).expect("small");
+        if policy.flush_at().is_some_and(|at| at <= now) {
+            summaries.push(now);
+            policy.flush(false, now);
+        }
+        policy.decide(&orders(n + 1..=n + 1), Origin::Live, false, now, noon());
+    }
+    assert_eq!(summaries.len(), 3, "{summaries:?}");
+    let first_held = t0 + ms(300);
+    assert_eq!(summaries[0], first_held + FLOOD_CAP);
+    for pair in summaries.windows(2) {
+        assert!(pair[1] - pair[0] <= FLOOD_CAP + ms(100), "{summaries:?}");
+    }
 }
 
 #[test]
