@@ -23,6 +23,9 @@ packages=(
   # wine64 to run the Windows tests, and clang and llvm-ar for the one
   # header-less Objective-C file the macOS webview compiles.
   gcc-mingw-w64-x86-64 wine64 clang llvm
+  # herald-server on several nodes: the cluster tests and scripts/cluster.sh
+  # start their own Postgres and Redis servers from these.
+  postgresql redis-server
 )
 
 missing=()

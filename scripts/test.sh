@@ -23,6 +23,9 @@ cargo build --workspace --locked --bins --tests
 # again); tests/system/package.rs reads, lints, installs and removes them.
 scripts/package.sh
 scripts/desktop-session.sh cargo test --workspace --locked --no-fail-fast
+# scripts/cluster.sh as an operator runs it: Postgres, Redis and two nodes;
+# an event posted on one node is read on the other.
+scripts/cluster.sh --check
 # The benchmarks' smoke mode on the same debug builds: seconds per scenario,
 # and it fails when an invariant breaks (an event lost, a delivery short), so
 # the bench cannot rot. Its figures mean nothing here; scripts/bench.sh is

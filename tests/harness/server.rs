@@ -58,7 +58,11 @@ impl ServerProcess {
             port,
             bind: "127.0.0.1",
             data_dir: private_dir("node"),
-            args: vec!["--redis-url".into(), redis_url.into(), "--websocket-only".into()],
+            args: vec![
+                "--redis-url".into(),
+                redis_url.into(),
+                "--websocket-only".into(),
+            ],
             database_url: Some(database_url.to_owned()),
             child: None,
             http: reqwest::Client::new(),

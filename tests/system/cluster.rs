@@ -52,8 +52,7 @@ impl Cluster {
             let node = node.clone();
             async move {
                 let url = format!("{}/healthz", node.read().await.url);
-                let health: serde_json::Value =
-                    reqwest::get(url).await.ok()?.json().await.ok()?;
+                let health: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
                 (health["cluster"]["redisOk"] == true).then_some(())
             }
         })
@@ -85,7 +84,13 @@ fn burst(
                     let body = order_update(user, n as u64);
                     let mut node = pick(lane);
                     loop {
-                        if nodes[node].read().await.try_emit(&admin, &body).await.is_some() {
+                        if nodes[node]
+                            .read()
+                            .await
+                            .try_emit(&admin, &body)
+                            .await
+                            .is_some()
+                        {
                             break;
                         }
                         node = 1 - node;
@@ -127,15 +132,25 @@ async fn a_node_killed_mid_burst_loses_nothing_for_a_client_that_moves_to_the_ot
         let a = cluster.nodes[0].read().await;
         let (admin_pw, _) = a.add_user("admin@example.com", "admin");
         let (alice_pw, alice) = a.add_user("alice@example.com", "user");
-        (a.token("admin@example.com", &admin_pw).await, alice_pw, alice)
+        (
+            a.token("admin@example.com", &admin_pw).await,
+            alice_pw,
+            alice,
+        )
     };
     // The balancer sends every connection to node a while it is up.
     let balancer = Balancer::start(vec![cluster.addr(0).await, cluster.addr(1).await]).await;
     let herald = Herald::new("cluster-kill");
-    herald.login_ok(&balancer.url, "alice@example.com", &alice_pw).await;
+    herald
+        .login_ok(&balancer.url, "alice@example.com", &alice_pw)
+        .await;
     let mut listen = herald.listen(&["--json", "--no-desktop"]);
     listen.wait_status("Connected").await;
-    assert_eq!(balancer.forwarded(1), 0, "node b took a connection while a was up");
+    assert_eq!(
+        balancer.forwarded(1),
+        0,
+        "node b took a connection while a was up"
+    );
 
     let done = Arc::new(AtomicUsize::new(0));
     let senders = burst(&cluster, &admin, alice, |lane| lane % 2, done.clone());
@@ -150,7 +165,10 @@ async fn a_node_killed_mid_burst_loses_nothing_for_a_client_that_moves_to_the_ot
 
     let b = cluster.nodes[1].read().await;
     let stored = b
-        .stored_ids(&b.token("alice@example.com", &alice_pw).await, "order_update")
+        .stored_ids(
+            &b.token("alice@example.com", &alice_pw).await,
+            "order_update",
+        )
         .await;
     assert!(stored.len() >= N, "{} stored", stored.len());
     history_matches(&herald, &balancer.url, &stored).await;
@@ -175,7 +193,9 @@ async fn redis_restarted_mid_burst_loses_nothing_for_a_client_of_the_other_node(
     };
     // The client is on node a; every event is stored by node b.
     let herald = Herald::new("cluster-redis");
-    herald.login_ok(&a_url, "alice@example.com", &alice_pw).await;
+    herald
+        .login_ok(&a_url, "alice@example.com", &alice_pw)
+        .await;
     let mut listen = herald.listen(&["--json", "--no-desktop"]);
     listen.wait_status("Connected").await;
 
@@ -192,8 +212,11 @@ async fn redis_restarted_mid_burst_loses_nothing_for_a_client_of_the_other_node(
 
     let stored = {
         let a = cluster.nodes[0].read().await;
-        a.stored_ids(&a.token("alice@example.com", &alice_pw).await, "order_update")
-            .await
+        a.stored_ids(
+            &a.token("alice@example.com", &alice_pw).await,
+            "order_update",
+        )
+        .await
     };
     assert!(stored.len() >= N, "{} stored", stored.len());
     history_matches(&herald, &a_url, &stored).await;

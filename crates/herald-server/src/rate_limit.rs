@@ -184,7 +184,9 @@ impl Limiter {
     /// Reserves one attempt for (`ip`, `email`), or `Err(seconds to wait)`.
     pub async fn reserve(&self, ip: IpAddr, email: &str) -> Result<Reservation<'_>, u64> {
         match self {
-            Limiter::Local(local) => local.reserve(ip, email, Instant::now()).map(Reservation::Local),
+            Limiter::Local(local) => local
+                .reserve(ip, email, Instant::now())
+                .map(Reservation::Local),
             Limiter::Shared(shared) => shared.reserve(ip, email).await.map(Reservation::Shared),
         }
     }

@@ -7,13 +7,13 @@ use std::sync::atomic::AtomicU64;
 use herald_proto::api::{Role, User};
 use tokio::net::TcpListener;
 
+use crate::cluster::limit::SharedLimiter;
+use crate::cluster::{Cluster, ClusterParts};
 use crate::config::Config;
 use crate::cooldown::Cooldown;
 use crate::error::ServerError;
 use crate::fanout::Fanout;
 use crate::hash_gate::HashGate;
-use crate::cluster::limit::SharedLimiter;
-use crate::cluster::{Cluster, ClusterParts};
 use crate::hub::{Delivery, Hub, HubStats};
 use crate::login_info::GeoIp;
 use crate::mail::Mailer;

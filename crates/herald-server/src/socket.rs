@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use herald_proto::api::Role;
 use herald_proto::socket::{ConnectErrorCode, HandshakeAuth, names};
-use socketioxide::{SocketIo, TransportType};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::socket_cap::{SocketCap, SocketSlot};
 use crate::store::Db;

@@ -38,10 +38,16 @@ async fn an_event_posted_on_one_node_reaches_a_socket_on_the_other_and_both_catc
     let admin = pair.b.login(&pair.b.admin).await.token;
     let alice = pair.a.add_user("alice@example.com", Role::User);
     let token = pair.a.login(&alice).await.token;
-    let mut on_a = SocketClient::connect(&pair.a.url, Some(&token)).await.expect("connect to a");
+    let mut on_a = SocketClient::connect(&pair.a.url, Some(&token))
+        .await
+        .expect("connect to a");
 
     let id = pair.b.emit(&admin, order_update(alice.user.id, 1)).await;
-    assert_eq!(next_order(&mut on_a).await, id, "node a's socket got node b's event");
+    assert_eq!(
+        next_order(&mut on_a).await,
+        id,
+        "node a's socket got node b's event"
+    );
     for node in [&pair.a, &pair.b] {
         let page = node.catch_up(&token, 0, 100).await;
         assert!(
@@ -58,7 +64,9 @@ async fn a_logout_on_one_node_disconnects_the_sessions_socket_on_the_other() {
     let pair = Pair::start().await;
     let alice = pair.a.add_user("alice@example.com", Role::User);
     let token = pair.a.login(&alice).await.token;
-    let mut on_b = SocketClient::connect(&pair.b.url, Some(&token)).await.expect("connect to b");
+    let mut on_b = SocketClient::connect(&pair.b.url, Some(&token))
+        .await
+        .expect("connect to b");
 
     let response = pair
         .a
@@ -78,9 +86,14 @@ async fn a_logout_on_one_node_disconnects_the_sessions_socket_on_the_other() {
         }
     })
     .await;
-    assert!(closed.is_ok(), "node b kept the signed-out session's socket");
     assert!(
-        SocketClient::connect(&pair.b.url, Some(&token)).await.is_err(),
+        closed.is_ok(),
+        "node b kept the signed-out session's socket"
+    );
+    assert!(
+        SocketClient::connect(&pair.b.url, Some(&token))
+            .await
+            .is_err(),
         "node b accepts the signed-out session again"
     );
 }
@@ -91,8 +104,12 @@ async fn the_admin_room_spans_both_nodes() {
     let admin = pair.a.login(&pair.a.admin).await.token;
     let second = pair.a.add_user("second-admin@example.com", Role::Admin);
     let second = pair.b.login(&second).await.token;
-    let mut on_a = SocketClient::connect(&pair.a.url, Some(&admin)).await.expect("a");
-    let mut on_b = SocketClient::connect(&pair.b.url, Some(&second)).await.expect("b");
+    let mut on_a = SocketClient::connect(&pair.a.url, Some(&admin))
+        .await
+        .expect("a");
+    let mut on_b = SocketClient::connect(&pair.b.url, Some(&second))
+        .await
+        .expect("b");
 
     let id = pair
         .a
@@ -150,7 +167,12 @@ async fn forty_concurrent_wrong_passwords_over_both_nodes_get_the_one_limit() {
             .send()
             .await
             .expect("login");
-        assert_eq!(right.status(), 429, "{} lets the right password through the limit", node.url);
+        assert_eq!(
+            right.status(),
+            429,
+            "{} lets the right password through the limit",
+            node.url
+        );
         assert!(right.headers().contains_key("retry-after"));
     }
 }
@@ -196,7 +218,9 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
         pair.b.login(&pair.b.admin).await.token,
     ];
 
-    let mut socket = SocketClient::connect(&pair.a.url, Some(&token)).await.expect("connect");
+    let mut socket = SocketClient::connect(&pair.a.url, Some(&token))
+        .await
+        .expect("connect");
     // The client: a cursor, what it holds, and each socket's live ids.
     let mut have: BTreeSet<u64> = caught_up(&pair.a, &token, 0).await.into_iter().collect();
     let mut streams: Vec<Vec<u64>> = vec![Vec::new()];
@@ -206,7 +230,11 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
     for w in 0..WRITERS {
         let node = [&pair.a, &pair.b][(w % 2) as usize];
         let (http, url) = (node.http.clone(), node.url("/api/events"));
-        let (admin, posted, user) = (admins[(w % 2) as usize].clone(), posted.clone(), alice.user.id);
+        let (admin, posted, user) = (
+            admins[(w % 2) as usize].clone(),
+            posted.clone(),
+            alice.user.id,
+        );
         writers.push(tokio::spawn(async move {
             for n in 0..EACH {
                 let id = post(&http, &url, &admin, &order_update(user, w * EACH + n)).await;
@@ -229,7 +257,9 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
             // The server closed the socket (as a node does when it cannot
             // fill a gap): connect again and catch up, as a client does.
             let cursor = have.last().copied().unwrap_or(0);
-            socket = SocketClient::connect(&pair.a.url, Some(&token)).await.expect("reconnect");
+            socket = SocketClient::connect(&pair.a.url, Some(&token))
+                .await
+                .expect("reconnect");
             streams.push(Vec::new());
             have.extend(caught_up(&pair.a, &token, cursor).await);
             continue;
@@ -245,7 +275,9 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
             socket.disconnect().await;
             let cursor = *have.last().expect("a cursor");
             reconnected_at = Some((cursor, have.clone()));
-            socket = SocketClient::connect(&pair.a.url, Some(&token)).await.expect("reconnect");
+            socket = SocketClient::connect(&pair.a.url, Some(&token))
+                .await
+                .expect("reconnect");
             streams.push(Vec::new());
             have.extend(caught_up(&pair.b, &token, cursor).await);
         }
@@ -259,7 +291,10 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
     let stored: Vec<u64> = caught_up(&pair.b, &token, 0).await;
     let stored_set: BTreeSet<u64> = stored.iter().copied().collect();
     assert!(posted.is_subset(&stored_set));
-    assert_eq!(have, stored_set, "the client holds exactly what is stored for it");
+    assert_eq!(
+        have, stored_set,
+        "the client holds exactly what is stored for it"
+    );
     for (i, stream) in streams.iter().enumerate() {
         assert!(
             stream.windows(2).all(|w| w[0] < w[1]),
@@ -268,11 +303,21 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
         // No stored id of this user falls between two ids one socket got in a row.
         for pair_of_ids in stream.windows(2) {
             let skipped = stored_set.range(pair_of_ids[0] + 1..pair_of_ids[1]).next();
-            assert!(skipped.is_none(), "socket {i} skipped {skipped:?} between {pair_of_ids:?}");
+            assert!(
+                skipped.is_none(),
+                "socket {i} skipped {skipped:?} between {pair_of_ids:?}"
+            );
         }
     }
     let (cursor, before) = reconnected_at.expect("the client reconnected mid-burst");
-    let missed: Vec<u64> = stored_set.range(..=cursor).filter(|id| !before.contains(id)).copied().collect();
-    assert!(missed.is_empty(), "the cursor {cursor} passed ids never received: {missed:?}");
+    let missed: Vec<u64> = stored_set
+        .range(..=cursor)
+        .filter(|id| !before.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "the cursor {cursor} passed ids never received: {missed:?}"
+    );
     socket.disconnect().await;
 }

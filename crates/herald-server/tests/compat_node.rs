@@ -112,14 +112,23 @@ async fn a_seed_style_polling_client_works_unless_the_node_is_websocket_only() {
     let server = TestServer::start().await;
     let admin = server.login(&server.admin).await.token;
     let alice = server.add_user("alice@example.com", Role::User);
-    let mut node = NodeClient::spawn(&[&server.url, &alice.user.email, &alice.password, "--polling"]);
+    let mut node =
+        NodeClient::spawn(&[&server.url, &alice.user.email, &alice.password, "--polling"]);
     order_reaches(&mut node, &server, &admin, alice.user.id).await;
     let _ = node.child.kill().await;
 
     let websocket_only = TestServer::start_with(|c| c.websocket_only = true).await;
     let bob = websocket_only.add_user("bob@example.com", Role::User);
-    let mut node = NodeClient::spawn(&[&websocket_only.url, &bob.user.email, &bob.password, "--polling"]);
+    let mut node = NodeClient::spawn(&[
+        &websocket_only.url,
+        &bob.user.email,
+        &bob.password,
+        "--polling",
+    ]);
     let refused = node.next().await;
-    assert!(refused["connect_error"].is_object(), "polling was not refused: {refused}");
+    assert!(
+        refused["connect_error"].is_object(),
+        "polling was not refused: {refused}"
+    );
     let _ = node.child.kill().await;
 }

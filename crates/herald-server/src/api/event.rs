@@ -58,11 +58,7 @@ pub async fn emit(
         }
         let event = validate(parse_one(&body)?)?;
         check_users(&state, std::slice::from_ref(&event), false).await?;
-        let stored = state
-            .hub
-            .publish(event)
-            .await
-            .map_err(ApiError::from)?;
+        let stored = state.hub.publish(event).await.map_err(ApiError::from)?;
         return Ok((StatusCode::CREATED, Json(EmitResponse { id: stored.id })).into_response());
     }
     let events = parse_batch(&body)?;

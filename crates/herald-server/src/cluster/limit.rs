@@ -110,7 +110,8 @@ impl SharedAttempt<'_> {
         match self {
             SharedAttempt::Redis { limiter, key } => {
                 let mut redis = limiter.redis.clone();
-                let deleted: Result<i64, _> = redis::cmd("DEL").arg(&key).query_async(&mut redis).await;
+                let deleted: Result<i64, _> =
+                    redis::cmd("DEL").arg(&key).query_async(&mut redis).await;
                 if let Err(e) = deleted {
                     tracing::warn!(error = %e, "cannot clear a login limit key");
                 }
@@ -124,11 +125,8 @@ impl SharedAttempt<'_> {
         match self {
             SharedAttempt::Redis { limiter, key } => {
                 let mut redis = limiter.redis.clone();
-                let given: Result<i64, _> = limiter
-                    .give_back
-                    .key(&key)
-                    .invoke_async(&mut redis)
-                    .await;
+                let given: Result<i64, _> =
+                    limiter.give_back.key(&key).invoke_async(&mut redis).await;
                 if let Err(e) = given {
                     tracing::warn!(error = %e, "cannot give a login attempt back");
                 }
@@ -162,7 +160,10 @@ mod tests {
         assert!(key.starts_with("herald:login:"));
         assert!(!key.to_lowercase().contains("alice"));
         assert_eq!(key, redis_key(ip, "alice@example.com"));
-        assert_ne!(key, redis_key(IpAddr::from([127, 0, 0, 2]), "alice@example.com"));
+        assert_ne!(
+            key,
+            redis_key(IpAddr::from([127, 0, 0, 2]), "alice@example.com")
+        );
         assert_ne!(key, redis_key(ip, "bob@example.com"));
     }
 }

@@ -151,13 +151,10 @@ impl Cluster {
         let stats = Arc::new(ClusterStats::default());
         let last = db.last_event_id().await?;
         let (relay_tx, relay_rx) = mpsc::channel(64);
-        tokio::spawn(relay::run(relay::Relay::new(
-            db,
-            io.clone(),
-            hub_stats,
-            stats.clone(),
-            last,
-        ), relay_rx));
+        tokio::spawn(relay::run(
+            relay::Relay::new(db, io.clone(), hub_stats, stats.clone(), last),
+            relay_rx,
+        ));
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
         tokio::spawn(publish(
             node.clone(),
@@ -193,7 +190,10 @@ impl Cluster {
             .try_send(Outgoing::Events(events.clone()))
             .is_err()
         {
-            self.0.stats.publish_failures.fetch_add(1, Ordering::Relaxed);
+            self.0
+                .stats
+                .publish_failures
+                .fetch_add(1, Ordering::Relaxed);
         }
         let _ = self.0.relay.send(RelayInput::Stored(events)).await;
     }
@@ -206,7 +206,10 @@ impl Cluster {
             .try_send(Outgoing::Session(session.to_owned()))
             .is_err()
         {
-            self.0.stats.publish_failures.fetch_add(1, Ordering::Relaxed);
+            self.0
+                .stats
+                .publish_failures
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -297,7 +300,9 @@ async fn subscribe(
         let session = async {
             let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub())
                 .await
-                .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+                .map_err(|_| {
+                    redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                })??;
             pubsub.subscribe(&[wire::EVENTS, wire::SESSIONS]).await?;
             stats.subscribed.store(true, Ordering::Relaxed);
             tracing::info!("subscribed to the other nodes");
@@ -305,7 +310,14 @@ async fn subscribe(
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
                 stats.received.fetch_add(1, Ordering::Relaxed);
-                on_message(&node, &io, &relay, message.get_channel_name(), message.get_payload_bytes()).await;
+                on_message(
+                    &node,
+                    &io,
+                    &relay,
+                    message.get_channel_name(),
+                    message.get_payload_bytes(),
+                )
+                .await;
             }
             Err(redis::RedisError::from(std::io::Error::from(
                 std::io::ErrorKind::ConnectionReset,

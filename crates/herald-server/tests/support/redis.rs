@@ -23,10 +23,7 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let dir = std::env::temp_dir().join(format!(
-            "herald-redis-{}-{port}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("herald-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("redis directory");
         let mut redis = RedisServer {
             port,
@@ -53,7 +50,10 @@ impl RedisServer {
         let port = self.port;
         let deadline = Instant::now() + Duration::from_secs(20);
         while !pong(port) {
-            assert!(Instant::now() < deadline, "redis-server did not answer on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on {port}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -10,7 +10,7 @@ use deadpool_postgres::Client;
 use super::StoreError;
 
 /// The advisory lock key of migrations (any constant; "herald" in ASCII).
-const LOCK_KEY: i64 = 0x0068_6572_616c_64;
+const LOCK_KEY: i64 = 0x6865_7261_6c64;
 
 const MIGRATIONS: &[&str] = &[
     // 1: users, sessions, refresh tokens, events and their id counter, read
