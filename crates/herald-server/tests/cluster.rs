@@ -245,14 +245,25 @@ async fn twenty_writers_on_two_nodes_leave_a_reconnecting_client_every_id_once_i
 
     let mut orders = 0u64;
     let mut reconnected_at = None;
+    let mut idle_since = std::time::Instant::now();
     while posted.lock().await.len() < N as usize || !posted.lock().await.is_subset(&have) {
-        let Some(seen) = socket.next(WAIT).await else {
+        // A short wait, so that the loop's condition is checked again when
+        // the last event arrived before its writer heard it was stored.
+        let Some(seen) = socket.next(std::time::Duration::from_millis(100)).await else {
+            if idle_since.elapsed() < WAIT {
+                continue;
+            }
+            let posted = posted.lock().await.clone();
+            let missing: Vec<&u64> = posted.difference(&have).take(20).collect();
+            let tails: Vec<Option<&u64>> = streams.iter().map(|s| s.last()).collect();
             panic!(
-                "no event for {WAIT:?}; node a: {}, node b: {}",
+                "no event for {WAIT:?}; {} posted, missing {missing:?}, streams end at {tails:?}; node a: {}, node b: {}",
+                posted.len(),
                 pair.a.health().await,
                 pair.b.health().await
             );
         };
+        idle_since = std::time::Instant::now();
         if matches!(seen, Seen::Closed | Seen::Error(_)) {
             // The server closed the socket (as a node does when it cannot
             // fill a gap): connect again and catch up, as a client does.

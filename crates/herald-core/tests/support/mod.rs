@@ -63,16 +63,18 @@ impl Hub {
             task: None,
             http: reqwest::Client::new(),
         };
-        hub.serve(listener);
+        hub.serve(listener).await;
         hub
     }
 
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let config = self.config.clone();
+    /// Opens the database (migrating it) before it returns, so that a test's
+    /// next step (adding a user through a second handle) never races the
+    /// migration; then serves in a task.
+    async fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let server = Server::open(self.config.clone()).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop = Some(stop);
         self.task = Some(tokio::spawn(async move {
-            let server = Server::open(config).await.unwrap();
             let _ = server
                 .run(listener, async {
                     let _ = stopped.await;
@@ -94,7 +96,7 @@ impl Hub {
     pub async fn restart(&mut self) {
         self.stop().await;
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
+        self.serve(listener).await;
     }
 
     /// Adds an account through a second handle on the database, on a

@@ -135,7 +135,7 @@ impl TestPostgres {
     /// connections (`pg_ctl -w`).
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
             self.port,
             path_str(&self.root)
         );
