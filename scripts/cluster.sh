@@ -11,7 +11,7 @@
 # directory of its own under the temporary folder. The nodes share one
 # herald data directory there: its JWT secret and VAPID keys are what nodes
 # on separate machines would share (HERALD_JWT_SECRET, and a copy of
-# vapid-private-key.pem). Put any TCP load balancer in front of the nodes:
+# vapid-private-key). Put any TCP load balancer in front of the nodes:
 # they serve WebSocket only, so no sticky sessions are needed.
 #
 # Environment: HERALD_CLUSTER_PORT (first node's port, 3001),

@@ -68,7 +68,22 @@ both!(
     pruning_events_keeps_the_last_id,
     pruning_sessions_keeps_what_can_still_be_used_or_reused,
     the_database_answers_a_ping,
+    missing_users_names_only_ids_without_an_account,
 );
+
+async fn missing_users_names_only_ids_without_an_account(db: &Db) {
+    let alice = db
+        .insert_user("alice@example.com", "Alice", Role::User, "hash-a")
+        .await
+        .expect("insert alice");
+    let unknown = alice.id + 1000;
+    let missing = db
+        .missing_users(vec![alice.id, unknown, u64::MAX])
+        .await
+        .expect("look up");
+    assert_eq!(missing, vec![unknown, u64::MAX]);
+    assert!(db.missing_users(Vec::new()).await.expect("none").is_empty());
+}
 
 fn event(audience: Audience, title: &str) -> NewEvent {
     NewEvent {

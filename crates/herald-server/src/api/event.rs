@@ -160,13 +160,14 @@ async fn check_users(state: &AppState, events: &[NewEvent], batch: bool) -> Resu
     // One lookup per distinct user, the first element of each kept.
     wanted.sort_by_key(|&(i, id)| (id, i));
     wanted.dedup_by_key(|&mut (_, id)| id);
-    let mut missing = Vec::new();
-    for (index, id) in wanted {
-        if state.db.find_user_by_id(id).await?.is_none() {
-            missing.push((index, id));
-        }
-    }
-    match missing.into_iter().min() {
+    let absent: std::collections::HashSet<u64> = state
+        .db
+        .missing_users(wanted.iter().map(|&(_, id)| id).collect())
+        .await?
+        .into_iter()
+        .collect();
+    let missing = wanted.into_iter().filter(|(_, id)| absent.contains(id));
+    match missing.min() {
         None => Ok(()),
         Some((index, id)) => {
             let error = ApiError::invalid("unknown_user", format!("no user with id {id}"));

@@ -11,11 +11,16 @@
 //! window.
 //!
 //! When Redis cannot be reached (within [`super::REDIS_TIMEOUT`]), the node
-//! falls back to its own local limiter and logs it: logins keep working,
-//! each node then allowing the limit on its own until Redis is back.
+//! falls back to its own local limiter (capped like any local one) and logs
+//! the change once: logins keep working, each node then allowing the limit
+//! on its own until Redis is back. Redis holds at most one key per (IP,
+//! email) that failed within the window, so their number is the distinct
+//! failing logins of one window; Redis's `maxmemory` is the operator's cap
+//! on it (a key is about 100 bytes).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use redis::Script;
@@ -51,6 +56,9 @@ pub struct SharedLimiter {
     local: LoginLimiter,
     reserve: Script,
     give_back: Script,
+    /// Whether the last reservation fell back to the local table: the
+    /// change is logged, not every login while Redis is away.
+    degraded: AtomicBool,
 }
 
 /// A reserved attempt, in Redis or (Redis being down) in the local table.
@@ -71,6 +79,7 @@ impl SharedLimiter {
             local,
             reserve: Script::new(RESERVE),
             give_back: Script::new(GIVE_BACK),
+            degraded: AtomicBool::new(false),
         }
     }
 
@@ -92,10 +101,20 @@ impl SharedLimiter {
             .invoke_async(&mut redis)
             .await;
         match answer {
-            Ok(n) if n < 0 => Err(n.unsigned_abs().div_ceil(1000).max(1)),
-            Ok(_) => Ok(SharedAttempt::Redis { limiter: self, key }),
+            Ok(n) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the shared login limit is reachable again");
+                }
+                if n < 0 {
+                    Err(n.unsigned_abs().div_ceil(1000).max(1))
+                } else {
+                    Ok(SharedAttempt::Redis { limiter: self, key })
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "the shared login limit is unreachable; this node counts alone");
+                if !self.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "the shared login limit is unreachable; this node counts alone until it is back");
+                }
                 self.local
                     .reserve(ip, email, Instant::now())
                     .map(SharedAttempt::Local)

@@ -98,7 +98,7 @@ impl Relay {
     }
 
     /// Emits what the database holds after `last`, at least up to `upto`
-    /// (everything there is, when `upto` is `None`).
+    /// (and whatever newer events the pages read bring along).
     async fn fill(&mut self, upto: u64) {
         while self.last < upto {
             match self.db.events_after(self.last, PAGE).await {

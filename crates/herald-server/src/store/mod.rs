@@ -243,6 +243,27 @@ impl Db {
         }
     }
 
+    /// Which of `ids` name no user: one query (one lock of SQLite), however
+    /// many ids a batch of events names.
+    pub async fn missing_users(&self, ids: Vec<u64>) -> Result<Vec<u64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| {
+                    let mut missing = Vec::new();
+                    for id in ids {
+                        // An id past SQLite's integer range names nobody.
+                        if i64::try_from(id).is_err() || user::find_by_id(conn, id)?.is_none() {
+                            missing.push(id);
+                        }
+                    }
+                    Ok(missing)
+                })
+                .await
+            }
+            Backend::Postgres(db) => db.missing_users(&ids).await,
+        }
+    }
+
     // Sessions.
 
     /// Records a new session (one login) of `user_id`.

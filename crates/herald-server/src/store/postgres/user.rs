@@ -79,6 +79,29 @@ impl PgDb {
         row.as_ref().map(record).transpose()
     }
 
+    /// Which of `ids` name no user, in one query.
+    pub async fn missing_users(&self, ids: &[u64]) -> Result<Vec<u64>, StoreError> {
+        // An id past Postgres's bigint range names nobody.
+        let wanted: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| i64::try_from(id).ok())
+            .collect();
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id FROM users WHERE id = ANY($1)", &[&wanted])
+            .await?;
+        let mut found = std::collections::HashSet::with_capacity(rows.len());
+        for row in &rows {
+            found.insert(to_u64(row.try_get(0)?, "user id")?);
+        }
+        Ok(ids
+            .iter()
+            .copied()
+            .filter(|id| !found.contains(id))
+            .collect())
+    }
+
     /// Saves a subscription. The user's row is locked first, so two nodes
     /// saving for one user at once cannot both pass the cap.
     pub async fn save_subscription(
