@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::push::{PushResolver, SystemResolver};
 use crate::socket_cap::SocketLimits;
+use crate::tls::TlsIdentity;
 
 /// Everything herald-server needs to know before it starts.
 #[derive(Clone)]
@@ -55,6 +56,9 @@ pub struct Config {
     pub push_resolver: Arc<dyn PushResolver>,
     /// How login alerts are sent: concurrency, and work kept per user.
     pub fanout: FanoutLimits,
+    /// Serve HTTPS with this certificate (`--tls-cert`, `--tls-key`); plain
+    /// HTTP without it.
+    pub tls: Option<TlsIdentity>,
 }
 
 /// Push subscriptions one account may have: 10 (a few browsers and devices).
@@ -251,6 +255,7 @@ impl Config {
             push_allow_private: false,
             push_resolver: Arc::new(SystemResolver),
             fanout: FanoutLimits::default(),
+            tls: None,
         }
     }
 }

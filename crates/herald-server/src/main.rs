@@ -54,6 +54,13 @@ struct Cli {
     /// offline longer catches up on what is left.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     event_retention_days: u32,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// --tls-key. Without both, plain HTTP.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -104,6 +111,9 @@ fn main() -> anyhow::Result<()> {
     config.http.max_connections = cli.max_connections.max(1);
     config.push_allow_private = cli.push_allow_private_networks;
     config.retention.events = Duration::from_secs(u64::from(cli.event_retention_days) * 24 * 3600);
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        config.tls = Some(herald_server::TlsIdentity::load(cert, key)?);
+    }
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }
