@@ -202,7 +202,13 @@ impl Engine {
         let (updates, _) = broadcast::channel(1024);
         let (token_tx, token_rx) = watch::channel(Some(tokens.access.clone()));
         let (link_tx, link_rx) = mpsc::channel(4096);
-        let link = Link::start(api.origin(), token_rx, parts.link.clone(), link_tx);
+        let link = Link::start(
+            api.origin(),
+            api.net().clone(),
+            token_rx,
+            parts.link.clone(),
+            link_tx,
+        );
         let (commands, command_rx) = mpsc::unbounded_channel();
         let inbox = Arc::new(Mutex::new(inbox));
         let mut policy = Policy::new(parts.settings.notifications.clone());

@@ -190,7 +190,13 @@ pub(super) fn worker(server: &str) -> Worker {
     let (token_tx, _) = watch::channel(Some(tokens().access));
     let (_, no_token) = watch::channel(None);
     let (link_events, _) = mpsc::channel(1);
-    let link = Link::start(api.origin(), no_token, LinkConfig::default(), link_events);
+    let link = Link::start(
+        api.origin(),
+        api.net().clone(),
+        no_token,
+        LinkConfig::default(),
+        link_events,
+    );
     Worker {
         settings: Settings::default(),
         key: SecretKey::new(api.origin(), ACCOUNT),

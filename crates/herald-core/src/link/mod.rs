@@ -154,10 +154,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// Starts the supervisor for `server`. It connects with the token in
+    /// Starts the supervisor for `server`, reached over `net` (the engine's
+    /// own, so REST and the socket share one TLS connector). It connects with the token in
     /// `token` (and the newest one on every retry); `None` stops it.
     pub fn start(
         server: String,
+        net: Arc<crate::net::Net>,
         token: watch::Receiver<Option<String>>,
         config: LinkConfig,
         events: mpsc::Sender<LinkEvent>,
@@ -165,6 +167,7 @@ impl Link {
         let (commands, rx) = mpsc::unbounded_channel();
         let supervisor = Supervisor {
             server,
+            net,
             config,
             token,
             events,
