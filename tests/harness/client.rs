@@ -165,10 +165,16 @@ impl Herald {
 
     /// Starts `herald listen ARGS`.
     pub fn listen(&self, args: &[&str]) -> Listen {
+        self.listen_with_env(args, &[])
+    }
+
+    /// Starts `herald listen ARGS` with extra environment variables.
+    pub fn listen_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Listen {
         let mut child = self
             .command()
             .arg("listen")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -19,6 +19,7 @@ pub mod desktop;
 pub mod desktop_app;
 pub mod inbox;
 pub mod proc;
+pub mod proxy;
 pub mod seed;
 pub mod server;
 pub mod tray;

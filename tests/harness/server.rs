@@ -31,8 +31,14 @@ impl ServerProcess {
     }
 
     async fn start_bound(bind: &'static str, args: &[&str]) -> ServerProcess {
+        let mut server = ServerProcess::unstarted(bind, args);
+        server.spawn().await;
+        server
+    }
+
+    fn unstarted(bind: &'static str, args: &[&str]) -> ServerProcess {
         let port = free_port();
-        let mut server = ServerProcess {
+        ServerProcess {
             url: format!("http://127.0.0.1:{port}"),
             port,
             bind,
@@ -40,7 +46,31 @@ impl ServerProcess {
             args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
             http: reqwest::Client::new(),
-        };
+        }
+    }
+
+    /// Starts herald-server over HTTPS (`--tls-cert`, `--tls-key`) with the
+    /// certificate `ca` signed; the harness's own client trusts `ca`.
+    pub async fn start_tls(ca: &herald_server::test_ca::TestCa) -> ServerProcess {
+        let mut server = ServerProcess::unstarted("127.0.0.1", &[]);
+        let tls = private_dir("server-tls");
+        let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+        std::fs::write(&cert, &ca.cert_pem).expect("write the certificate");
+        std::fs::write(&key, &ca.key_pem).expect("write the key");
+        server.args = vec![
+            "--tls-cert".into(),
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+        ];
+        server.url = format!("https://127.0.0.1:{}", server.port);
+        server.http = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca.ca_pem.as_bytes()).expect("the test CA"),
+            )
+            .no_proxy()
+            .build()
+            .expect("a client trusting the test CA");
         server.spawn().await;
         server
     }
