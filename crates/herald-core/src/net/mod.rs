@@ -8,12 +8,12 @@
 //! as a preconfigured connector) and to the socket (rust_socketio's
 //! `tls_config`); its reqwest client is built once too, and cloned. One
 //! `Net` serves one server, so the account's CA is trusted for that server
-//! only.
+//! only; a process keeps its last one, so the sign-in's is the engine's.
 
 pub mod cert;
 pub mod proxy;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use url::Url;
 
@@ -58,14 +58,36 @@ pub fn check_ca(pem: &str) -> Result<(), NetError> {
         .map_err(|e| NetError::BadCa(e.to_string()))
 }
 
+/// The last `Net` made in this process: a sign-in and the engine that
+/// follows it (the agent, `herald listen`) reach the same server with the
+/// same options, and share it instead of parsing the trust store again.
+static LAST: Mutex<Option<Arc<Net>>> = Mutex::new(None);
+
 impl Net {
+    /// The `Net` for `origin` with `options`: the process's last one when it
+    /// is for the same, else a new one (which replaces it).
     pub fn new(origin: Url, options: NetOptions) -> Arc<Net> {
-        Arc::new(Net {
+        Net::shared(&LAST, origin, options)
+    }
+
+    fn shared(cache: &Mutex<Option<Arc<Net>>>, origin: Url, options: NetOptions) -> Arc<Net> {
+        let mut last = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(net) = last
+            .as_ref()
+            .filter(|n| n.origin == origin && n.options == options)
+        {
+            return net.clone();
+        }
+        let net = Arc::new(Net {
             origin,
             options,
             tls: OnceLock::new(),
             http: OnceLock::new(),
-        })
+        });
+        *last = Some(net.clone());
+        net
     }
 
     /// The one TLS connector: the platform's trust store, and the CA.
@@ -110,5 +132,31 @@ impl Net {
                 builder.build().map_err(|e| NetError::Tls(e.to_string()))
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_same_server_and_options_share_one_net_and_others_do_not() {
+        // A cache of its own: tests running beside this one make theirs.
+        let cache = Mutex::new(None);
+        let a = Net::shared(&cache, origin("https://a.example"), NetOptions::default());
+        let again = Net::shared(&cache, origin("https://a.example"), NetOptions::default());
+        assert!(Arc::ptr_eq(&a, &again));
+        let with_ca = NetOptions {
+            ca_pem: Some("x".into()),
+            proxy: None,
+        };
+        let other = Net::shared(&cache, origin("https://a.example"), with_ca);
+        assert!(!Arc::ptr_eq(&a, &other), "another CA is another trust");
+        let elsewhere = Net::shared(&cache, origin("https://b.example"), NetOptions::default());
+        assert!(!Arc::ptr_eq(&a, &elsewhere), "another server");
     }
 }
