@@ -185,3 +185,36 @@ async fn https_proxy_carries_sign_in_and_the_socket_and_no_proxy_bypasses_it() {
     assert!(direct.status.success(), "{}", direct.stderr);
     assert_eq!(proxy.connects(), before, "NO_PROXY was not honoured");
 }
+
+#[tokio::test]
+async fn the_proxy_in_config_toml_carries_sign_in_without_any_variable() {
+    let ca = TestCa::new(Leaf::Good);
+    let server = ServerProcess::start_tls(&ca).await;
+    let (password, _) = server.add_user("cfg-alice@example.com", "user");
+    let proxy = ConnectProxy::start().await;
+    let herald = Herald::new("cfgproxy");
+    std::fs::create_dir_all(&herald.config_dir).expect("config dir");
+    std::fs::write(
+        herald.config_dir.join("config.toml"),
+        format!("proxy = \"{}\"\n", proxy.url()),
+    )
+    .expect("write config.toml");
+    let ca_file = herald.home().join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).expect("write the CA file");
+    let signed_in = login(
+        &herald,
+        &server.url,
+        "cfg-alice@example.com",
+        &password,
+        Some(&ca_file),
+        DIRECT,
+    )
+    .await;
+    assert!(signed_in.status.success(), "{}", signed_in.stderr);
+    assert!(proxy.connects() >= 1, "the configured proxy was not used");
+    let config = std::fs::read_to_string(herald.config_dir.join("config.toml")).expect("config");
+    assert!(
+        config.contains(&proxy.url()),
+        "the proxy setting was kept: {config}"
+    );
+}
