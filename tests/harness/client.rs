@@ -121,18 +121,28 @@ impl Herald {
     }
 
     pub async fn login(&self, server: &str, email: &str, password: &str) -> Output {
-        self.run(
-            &[
-                "--server",
-                server,
-                "login",
-                "--email",
-                email,
-                "--password-stdin",
-            ],
-            Some(password),
-        )
-        .await
+        self.login_with(server, email, password, &[], &[]).await
+    }
+
+    /// `herald login` with more arguments (`--ca-file …`) and variables.
+    pub async fn login_with(
+        &self,
+        server: &str,
+        email: &str,
+        password: &str,
+        more: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut args = vec![
+            "--server",
+            server,
+            "login",
+            "--email",
+            email,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(more);
+        self.run_with_env(&args, Some(password), env).await
     }
 
     /// `herald history --json`, oldest first.

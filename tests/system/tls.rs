@@ -20,6 +20,7 @@ const DIRECT: &[(&str, &str)] = &[
     ("no_proxy", ""),
 ];
 
+/// `herald login`, with `--ca-file` when given.
 async fn login(
     herald: &Herald,
     server: &str,
@@ -28,19 +29,12 @@ async fn login(
     ca_file: Option<&std::path::Path>,
     env: &[(&str, &str)],
 ) -> herald_system_tests::client::Output {
-    let mut args = vec![
-        "--server",
-        server,
-        "login",
-        "--email",
-        email,
-        "--password-stdin",
-    ];
     let ca = ca_file.map(|p| p.display().to_string());
-    if let Some(ca) = &ca {
-        args.extend(["--ca-file", ca]);
-    }
-    herald.run_with_env(&args, Some(password), env).await
+    let more: Vec<&str> = ca
+        .iter()
+        .flat_map(|ca| ["--ca-file", ca.as_str()])
+        .collect();
+    herald.login_with(server, email, password, &more, env).await
 }
 
 #[tokio::test]
