@@ -95,12 +95,48 @@ async fn with_the_ca_sign_in_and_the_wss_socket_work_and_the_ca_is_kept() {
         s.state == ConnectionState::Connected
     })
     .await;
-    // Live, over the socket.
+    let first = device.recorder.wait_for(1).await;
+    assert!(first[0].body.contains("ord_1"), "{first:?}");
+    // Then live, over the socket.
     hub.emit(&admin, order(alice, 2)).await;
     let toasts = device.recorder.wait_for(2).await;
-    assert!(
-        toasts.iter().any(|t| t.body.contains("ord_2")),
-        "{toasts:?}"
+    assert!(toasts[1].body.contains("ord_2"), "{toasts:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_certificate_the_engine_does_not_accept_is_shown_as_a_certificate_error() {
+    let ca = TestCa::new(Leaf::Good);
+    let hub = Hub::start_tls(&ca).await;
+    hub.add_user("alice@example.com", Role::User);
+    let device = Device::new();
+    device
+        .sign_in_to(&hub.url, "alice@example.com", Some(ca.ca_pem.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The server's CA changed since (another CA is kept with the account).
+    let mut settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
+    settings.ca_pem = Some(TestCa::new(Leaf::Good).ca_pem);
+    settings
+        .save(&device.paths)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    let s = until(&mut status, "a certificate cause", |s| {
+        matches!(s.cause, Some(herald_core::link::Cause::Certificate(_)))
+    })
+    .await;
+    assert_eq!(
+        s.cause,
+        Some(herald_core::link::Cause::Certificate(
+            CertProblem::UnknownIssuer
+        ))
     );
+    let reason = s.reason().unwrap_or_default();
+    assert!(
+        reason.contains("certificate is signed by an unknown authority"),
+        "{reason}"
+    );
+    assert!(reason.contains("--ca-file"), "{reason}");
     engine.shutdown().await;
 }

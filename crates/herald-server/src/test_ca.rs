@@ -32,8 +32,10 @@ impl TestCa {
         let ca_key = KeyPair::generate().expect("a CA key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // A name of its own: OpenSSL finds an issuer by name.
+        let serial: u32 = rand_core::RngCore::next_u32(&mut rand_core::OsRng);
         ca.distinguished_name
-            .push(DnType::CommonName, "Herald Test CA");
+            .push(DnType::CommonName, format!("Herald Test CA {serial:08x}"));
         let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
         let names: Vec<String> = match leaf {
             Leaf::WrongName => vec!["other.example".into()],

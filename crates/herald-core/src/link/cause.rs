@@ -90,6 +90,11 @@ impl Cause {
 
     /// A failed connect, from the client's typed error and its sources.
     pub(crate) fn of_error(error: &(dyn Error + 'static)) -> Cause {
+        // A certificate's reason is often only in a deeper source than the
+        // "certificate verify failed" above it: read the whole chain.
+        if let Some(problem) = CertProblem::of_error(error) {
+            return Cause::Certificate(problem);
+        }
         let mut next = Some(error);
         while let Some(e) = next {
             if let Some(cause) = e

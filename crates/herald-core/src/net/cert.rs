@@ -32,6 +32,8 @@ const TELLING: &[(&str, CertProblem)] = &[
     ("self signed", CertProblem::UnknownIssuer),
     ("unknown issuer", CertProblem::UnknownIssuer),
     ("untrusted root", CertProblem::UnknownIssuer),
+    // A trusted CA's name, but not its signature: another authority.
+    ("certificate signature failure", CertProblem::UnknownIssuer),
     ("not trusted", CertProblem::UnknownIssuer),
     ("has expired", CertProblem::Expired),
     ("not yet valid", CertProblem::Expired),
