@@ -167,7 +167,12 @@ fn main() -> anyhow::Result<()> {
 
 fn print_demo(server: &Server, bind: SocketAddr) -> anyhow::Result<()> {
     let accounts = demo::ensure_accounts(server)?;
-    let url = format!("http://{bind}");
+    let scheme = if server.config().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{bind}");
     let mut out = String::new();
     out.push_str(&format!("\nherald-server demo at {url}\n"));
     for account in &accounts {
