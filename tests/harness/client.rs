@@ -121,18 +121,28 @@ impl Herald {
     }
 
     pub async fn login(&self, server: &str, email: &str, password: &str) -> Output {
-        self.run(
-            &[
-                "--server",
-                server,
-                "login",
-                "--email",
-                email,
-                "--password-stdin",
-            ],
-            Some(password),
-        )
-        .await
+        self.login_with(server, email, password, &[], &[]).await
+    }
+
+    /// `herald login` with more arguments (`--ca-file …`) and variables.
+    pub async fn login_with(
+        &self,
+        server: &str,
+        email: &str,
+        password: &str,
+        more: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut args = vec![
+            "--server",
+            server,
+            "login",
+            "--email",
+            email,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(more);
+        self.run_with_env(&args, Some(password), env).await
     }
 
     /// `herald history --json`, oldest first.
@@ -165,10 +175,16 @@ impl Herald {
 
     /// Starts `herald listen ARGS`.
     pub fn listen(&self, args: &[&str]) -> Listen {
+        self.listen_with_env(args, &[])
+    }
+
+    /// Starts `herald listen ARGS` with extra environment variables.
+    pub fn listen_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Listen {
         let mut child = self
             .command()
             .arg("listen")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -28,6 +28,7 @@ pub mod postgres;
 pub mod proc;
 #[path = "../../crates/herald-server/tests/support/redis.rs"]
 pub mod redis;
+pub mod proxy;
 pub mod seed;
 pub mod server;
 pub mod tray;

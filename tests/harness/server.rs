@@ -33,8 +33,14 @@ impl ServerProcess {
     }
 
     async fn start_bound(bind: &'static str, args: &[&str]) -> ServerProcess {
+        let mut server = ServerProcess::unstarted(bind, args);
+        server.spawn().await;
+        server
+    }
+
+    fn unstarted(bind: &'static str, args: &[&str]) -> ServerProcess {
         let port = free_port();
-        let mut server = ServerProcess {
+        ServerProcess {
             url: format!("http://127.0.0.1:{port}"),
             port,
             bind,
@@ -43,30 +49,44 @@ impl ServerProcess {
             database_url: None,
             child: None,
             http: reqwest::Client::new(),
-        };
-        server.spawn().await;
-        server
+        }
     }
 
     /// A node of a cluster: Postgres at `database_url`, Redis at
     /// `redis_url`, WebSocket only, and the secret every node of the tests
     /// shares (so a token one node issued is good on the others).
     pub async fn start_node(database_url: &str, redis_url: &str) -> ServerProcess {
-        let port = free_port();
-        let mut server = ServerProcess {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            bind: "127.0.0.1",
-            data_dir: private_dir("node"),
-            args: vec![
-                "--redis-url".into(),
-                redis_url.into(),
-                "--websocket-only".into(),
-            ],
-            database_url: Some(database_url.to_owned()),
-            child: None,
-            http: reqwest::Client::new(),
-        };
+        let mut server = ServerProcess::unstarted(
+            "127.0.0.1",
+            &["--redis-url", redis_url, "--websocket-only"],
+        );
+        server.database_url = Some(database_url.to_owned());
+        server.spawn().await;
+        server
+    }
+
+    /// Starts herald-server over HTTPS (`--tls-cert`, `--tls-key`) with the
+    /// certificate `ca` signed; the harness's own client trusts `ca`.
+    pub async fn start_tls(ca: &herald_server::test_ca::TestCa) -> ServerProcess {
+        let mut server = ServerProcess::unstarted("127.0.0.1", &[]);
+        let tls = private_dir("server-tls");
+        let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+        std::fs::write(&cert, &ca.cert_pem).expect("write the certificate");
+        std::fs::write(&key, &ca.key_pem).expect("write the key");
+        server.args = vec![
+            "--tls-cert".into(),
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+        ];
+        server.url = format!("https://127.0.0.1:{}", server.port);
+        server.http = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca.ca_pem.as_bytes()).expect("the test CA"),
+            )
+            .no_proxy()
+            .build()
+            .expect("a client trusting the test CA");
         server.spawn().await;
         server
     }

@@ -57,8 +57,8 @@ export function closeWindow() {
 
 export const api = {
   status: () => call("status"),
-  signIn: (server, email, password, insecureHttp) =>
-    call("sign_in", { server, email, password, insecureHttp }),
+  signIn: (server, email, password, insecureHttp, caPem) =>
+    call("sign_in", { server, email, password, insecureHttp, caPem }),
   signOut: () => call("sign_out"),
   history: (query) => call("history", { query }),
   item: (id) => call("item", { id }),

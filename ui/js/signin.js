@@ -69,6 +69,7 @@ async function submit() {
   const email = $("signin-email").value.trim();
   const password = $("signin-password").value;
   const insecureHttp = $("signin-insecure-http").checked;
+  const caPem = $("signin-ca").value.trim() || null;
   const error = $("signin-error");
   const problem = validate(server, email, password);
   if (problem) {
@@ -85,14 +86,16 @@ async function submit() {
   setText(error, "");
   try {
     const mark = statusMark();
-    const status = await api.signIn(server, email, password, insecureHttp);
+    const status = await api.signIn(server, email, password, insecureHttp, caPem);
     $("signin-password").value = "";
     onSignedIn(status, mark);
   } catch (err) {
     setText(error, err.message);
     const field = err.kind === "badServerUrl" || err.kind === "unreachable" ? "signin-server"
       : err.kind === "badCredentials" ? "signin-password"
-      : err.kind === "insecureHttp" ? "signin-insecure-http" : null;
+      : err.kind === "insecureHttp" ? "signin-insecure-http"
+      : err.kind === "certificate" ? "signin-ca" : null;
+    if (err.kind === "certificate") $("signin-ca").closest("details").open = true;
     button.disabled = false;
     // The disabled button lost focus; put it somewhere useful again.
     $(field || "signin-submit").focus();

@@ -75,6 +75,7 @@ pub async fn start(
         email,
         password,
         herald_core::session::Transport::Secure,
+        None,
     )
     .await?;
     let mut settings = Settings::load(&paths)?;

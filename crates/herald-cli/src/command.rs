@@ -56,7 +56,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password_stdin: _,
             insecure_http,
-        } => login(&paths, cli.server, &email, insecure_http).await,
+            ca_file,
+        } => {
+            login(
+                &paths,
+                cli.server,
+                &email,
+                insecure_http,
+                ca_file.as_deref(),
+            )
+            .await
+        }
         Command::Logout => match remote::engine(&paths).await? {
             Engine::Agent(client) => remote::sign_out(&client).await,
             Engine::Local(_lock) => {
@@ -121,7 +131,14 @@ async fn login(
     server: Option<String>,
     email: &str,
     insecure_http: bool,
+    ca_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
+    let ca_pem = ca_file
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))
+        })
+        .transpose()?;
     let server = match server {
         Some(server) => server,
         None => Settings::load(paths)?
@@ -150,7 +167,7 @@ async fn login(
     // no lock is taken: signing in writes nothing an engine holds open, and
     // a failed sign-in leaves no file behind.
     if let Ok(client) = herald_ipc::Client::connect(&herald_ipc::Endpoint::of(paths)).await {
-        return remote::sign_in(&client, &server, email, password, insecure_http).await;
+        return remote::sign_in(&client, &server, email, password, insecure_http, ca_pem).await;
     }
     let session = session::sign_in(
         paths,
@@ -159,6 +176,7 @@ async fn login(
         email,
         password,
         Transport::allowing_plain_http(insecure_http),
+        ca_pem,
     )
     .await
     .map_err(explain)?;

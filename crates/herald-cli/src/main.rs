@@ -35,6 +35,11 @@ pub enum Command {
         /// tokens then cross the network unencrypted.
         #[arg(long)]
         insecure_http: bool,
+        /// Trust this CA certificate (PEM) for this server, beside the
+        /// system's: for a private CA or a self-signed server. Its text is
+        /// kept with the account, so the file need not be.
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// Sign out: revoke the session and delete the tokens.
     Logout,

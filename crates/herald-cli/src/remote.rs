@@ -105,12 +105,13 @@ pub async fn sign_in(
     email: &str,
     password: &str,
     insecure_http: bool,
+    ca_pem: Option<String>,
 ) -> anyhow::Result<()> {
     let status: Value = client
         .call(
             Call::SignIn,
             json!({ "server": server, "email": email, "password": password,
-                    "insecureHttp": insecure_http }),
+                    "insecureHttp": insecure_http, "caPem": ca_pem }),
         )
         .await
         .map_err(wire)?;

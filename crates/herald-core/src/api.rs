@@ -5,19 +5,17 @@
 //! so everything beyond `POST /api/auth/login` answering `{token}` is treated
 //! as optional: a 404 means "this server has no such feature", not an error.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use herald_proto::api::{ErrorBody, ReadRequest};
 use serde_json::Value;
 use url::Url;
 
+use crate::net::{CertError, CertProblem, Net, NetError, NetOptions};
 use crate::secret::Tokens;
 
 pub mod page;
 pub use page::{Page, parse_page};
-
-/// How long any one request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +34,12 @@ pub enum ApiError {
     Unsupported(&'static str),
     #[error("cannot reach {server}: {reason}")]
     Unreachable { server: String, reason: String },
+    /// The server's certificate was not accepted.
+    #[error(transparent)]
+    Certificate(#[from] CertError),
+    /// The CA or the proxy in the settings cannot be used.
+    #[error(transparent)]
+    Net(#[from] NetError),
     #[error("the server answered {status}: {message}")]
     Server { status: u16, message: String },
     #[error("the server sent an answer Herald does not understand: {0}")]
@@ -72,25 +76,34 @@ pub struct UserInfo {
     pub role: Option<String>,
 }
 
-/// A client of one server.
+/// A client of one server. Clones share one [`Net`]: one TLS connector and
+/// one HTTP client, built on the first request.
 #[derive(Debug, Clone)]
 pub struct Api {
-    http: reqwest::Client,
+    net: Arc<Net>,
     origin: Url,
 }
 
 impl Api {
+    /// A client with the platform's trust store and the environment's proxy.
     pub fn new(server: &str) -> Result<Api, ApiError> {
+        Api::with_options(server, NetOptions::default())
+    }
+
+    /// A client that also trusts `options.ca_pem`, through `options.proxy`.
+    pub fn with_options(server: &str, options: NetOptions) -> Result<Api, ApiError> {
         let origin = normalize_server(server)?;
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Unreachable {
-                server: origin.to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(Api { http, origin })
+        let net = Net::new(origin.clone(), options);
+        Ok(Api { net, origin })
+    }
+
+    /// The connector and client this API shares with the socket.
+    pub fn net(&self) -> &Arc<Net> {
+        &self.net
+    }
+
+    fn http(&self) -> Result<reqwest::Client, ApiError> {
+        Ok(self.net.http()?)
     }
 
     /// The server's origin, `scheme://host[:port]`, without a trailing slash.
@@ -116,6 +129,12 @@ impl Api {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ApiError {
+        if let Some(problem) = CertProblem::of_error(&e) {
+            return ApiError::Certificate(CertError {
+                server: self.origin(),
+                problem,
+            });
+        }
         ApiError::Unreachable {
             server: self.origin(),
             reason: e.without_url().to_string(),
@@ -125,7 +144,7 @@ impl Api {
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, ApiError> {
         let body = serde_json::json!({ "email": email, "password": password });
         let response = self
-            .send(self.http.post(self.url("/api/auth/login")).json(&body))
+            .send(self.http()?.post(self.url("/api/auth/login")).json(&body))
             .await?;
         match response.status().as_u16() {
             200 | 201 => session_from(json_body(response).await?),
@@ -142,7 +161,7 @@ impl Api {
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ApiError> {
         let body = serde_json::json!({ "refreshToken": refresh_token });
         let response = self
-            .send(self.http.post(self.url("/api/auth/refresh")).json(&body))
+            .send(self.http()?.post(self.url("/api/auth/refresh")).json(&body))
             .await?;
         match response.status().as_u16() {
             200 | 201 => session_from(json_body(response).await?),
@@ -155,7 +174,7 @@ impl Api {
     /// Revokes the session on the server; a server without logout is fine.
     pub async fn logout(&self, tokens: &Tokens) -> Result<(), ApiError> {
         let mut request = self
-            .http
+            .http()?
             .post(self.url("/api/auth/logout"))
             .bearer_auth(&tokens.access);
         if let Some(refresh) = &tokens.refresh {
@@ -175,7 +194,7 @@ impl Api {
         url.query_pairs_mut()
             .append_pair("after", &after.to_string())
             .append_pair("limit", &limit.to_string());
-        let response = self.send(self.http.get(url).bearer_auth(token)).await?;
+        let response = self.send(self.http()?.get(url).bearer_auth(token)).await?;
         match response.status().as_u16() {
             200 => parse_page(&capped_body(response, MAX_ANSWER_BYTES).await?, limit),
             401 => Err(ApiError::SessionExpired),
@@ -197,7 +216,7 @@ impl Api {
         };
         let response = self
             .send(
-                self.http
+                self.http()?
                     .post(self.url("/api/notifications/read"))
                     .bearer_auth(token)
                     .json(&body),
@@ -215,7 +234,7 @@ impl Api {
     pub async fn self_test(&self, token: &str) -> Result<(), ApiError> {
         let response = self
             .send(
-                self.http
+                self.http()?
                     .post(self.url("/api/notifications/test"))
                     .bearer_auth(token),
             )
@@ -230,7 +249,7 @@ impl Api {
 
     /// Whether the server answers at all (any HTTP status counts).
     pub async fn reachable(&self) -> Result<(), ApiError> {
-        self.http
+        self.http()?
             .get(self.url("/"))
             .send()
             .await

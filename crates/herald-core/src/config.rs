@@ -74,6 +74,12 @@ pub struct Settings {
     /// The plain `http://` server (its origin) the user chose to sign in to
     /// without TLS (`--insecure-http`); see [`crate::plain_http`].
     pub insecure_http: Option<String>,
+    /// The CA certificate (PEM text) trusted for `server`, given at sign-in
+    /// (`--ca-file`): kept here, so the file itself need not be.
+    pub ca_pem: Option<String>,
+    /// `http://host:port`: reach servers through this proxy (CONNECT)
+    /// rather than `HTTPS_PROXY`/`HTTP_PROXY`; `NO_PROXY` still applies.
+    pub proxy: Option<String>,
     /// Show desktop notifications (the history is kept either way).
     pub desktop_notifications: bool,
     /// Keep at most this many items in the history.
@@ -88,6 +94,8 @@ impl Default for Settings {
             account: None,
             login_id: None,
             insecure_http: None,
+            ca_pem: None,
+            proxy: None,
             desktop_notifications: true,
             history_limit: 20_000,
             notifications: PolicyConfig::default(),
@@ -96,6 +104,14 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// How to reach `server`: its CA and the proxy.
+    pub fn net_options(&self) -> crate::net::NetOptions {
+        crate::net::NetOptions {
+            ca_pem: self.ca_pem.clone(),
+            proxy: self.proxy.clone(),
+        }
+    }
+
     /// Reads the settings file (defaults when there is none), then the
     /// `HERALD_SERVER` and `HERALD_ACCOUNT` overrides.
     pub fn load(paths: &Paths) -> Result<Settings, ConfigError> {

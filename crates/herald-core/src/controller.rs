@@ -59,6 +59,8 @@ impl ControllerError {
                 ApiError::TooManyAttempts { .. } => "tooManyAttempts",
                 ApiError::SessionExpired => "sessionExpired",
                 ApiError::Unreachable { .. } => "unreachable",
+                ApiError::Certificate(_) => "certificate",
+                ApiError::Net(_) => "invalid",
                 ApiError::Unsupported(_) | ApiError::Server { .. } | ApiError::BadAnswer(_) => {
                     "server"
                 }
@@ -216,6 +218,7 @@ impl Controller {
         email: &str,
         password: &str,
         transport: Transport,
+        ca_pem: Option<String>,
     ) -> Result<Status, ControllerError> {
         let mut running = self.running.lock().await;
         // Sign in first: a wrong password must not cost the working session.
@@ -226,6 +229,7 @@ impl Controller {
             email,
             password,
             transport,
+            ca_pem,
         )
         .await?;
         if let Some(old) = running.take() {

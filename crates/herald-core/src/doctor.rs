@@ -208,7 +208,7 @@ pub async fn check_server(settings: &Settings, store: Arc<dyn SecretStore>) -> V
             Some("sign in with the server's URL"),
         )];
     };
-    let api = match Api::new(server) {
+    let api = match Api::with_options(server, settings.net_options()) {
         Ok(api) => api,
         Err(e) => {
             return vec![check(
@@ -221,6 +221,8 @@ pub async fn check_server(settings: &Settings, store: Arc<dyn SecretStore>) -> V
     };
     let mut checks = vec![match api.reachable().await {
         Ok(()) => check("server", true, format!("{} answers", api.origin()), None),
+        // The certificate error's own words say what to do.
+        Err(e @ ApiError::Certificate(_)) => check("server", false, e.to_string(), None),
         Err(e) => check(
             "server",
             false,

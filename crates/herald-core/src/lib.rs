@@ -35,6 +35,7 @@ pub mod engine;
 pub mod event;
 pub mod inbox;
 pub mod link;
+pub mod net;
 pub mod notify;
 pub mod opener;
 pub mod os_signals;

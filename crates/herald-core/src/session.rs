@@ -76,10 +76,11 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| SecretError::Other(e.to_string()))?
 }
 
-/// Signs in, stores the tokens in the keyring, then the server and account
-/// in the settings. Nothing is saved unless the keyring took the tokens, and
-/// nothing is sent to a plain-HTTP server on another machine unless
-/// `transport` allows it.
+/// Signs in, stores the tokens in the keyring, then the server, the account
+/// and `ca_pem` (a CA trusted for this server, PEM text) in the settings.
+/// Nothing is saved unless the sign-in succeeded and the keyring took the
+/// tokens, and nothing is sent to a plain-HTTP server on another machine
+/// unless `transport` allows it.
 pub async fn sign_in(
     paths: &Paths,
     store: Arc<dyn SecretStore>,
@@ -87,8 +88,17 @@ pub async fn sign_in(
     email: &str,
     password: &str,
     transport: Transport,
+    ca_pem: Option<String>,
 ) -> Result<Session, SessionError> {
-    let api = Api::new(server)?;
+    if let Some(pem) = &ca_pem {
+        crate::net::check_ca(pem).map_err(ApiError::from)?;
+    }
+    let mut settings = Settings::load(paths)?;
+    let options = crate::net::NetOptions {
+        ca_pem: ca_pem.clone(),
+        proxy: settings.proxy.clone(),
+    };
+    let api = Api::with_options(server, options)?;
     let consent = api.origin();
     let insecure = exposes_secrets(api.origin_url());
     if transport == Transport::Secure {
@@ -106,8 +116,8 @@ pub async fn sign_in(
         }
         return Err(e.into());
     }
-    let mut settings = Settings::load(paths)?;
     settings.server = Some(api.origin());
+    settings.ca_pem = ca_pem;
     settings.account = Some(email.to_owned());
     settings.login_id = session.login_id.clone();
     settings.insecure_http = insecure.then_some(consent);
@@ -124,7 +134,7 @@ pub async fn stored_tokens(
     let (Some(server), Some(account)) = (&settings.server, &settings.account) else {
         return Err(SessionError::NotSignedIn);
     };
-    let api = Api::new(server)?;
+    let api = Api::with_options(server, settings.net_options())?;
     check_transport(&api, settings.insecure_http.as_deref())?;
     let key = secret_key(&api, account);
     let lookup = key.clone();
@@ -150,6 +160,7 @@ pub async fn sign_out(paths: &Paths, store: Arc<dyn SecretStore>) -> Result<(), 
     }
     settings.account = None;
     settings.login_id = None;
+    settings.ca_pem = None;
     settings.save(paths)?;
     Ok(())
 }
@@ -194,6 +205,7 @@ mod tests {
             "alice@example.com",
             "pw",
             Transport::Secure,
+            None,
         )
         .await;
         match refused {
@@ -212,6 +224,7 @@ mod tests {
             "alice@example.com",
             "pw",
             Transport::AllowPlainHttp,
+            None,
         )
         .await;
         assert!(

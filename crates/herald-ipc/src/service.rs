@@ -55,6 +55,9 @@ struct SignIn {
     /// The user allows plain `http://` to another machine for this server.
     #[serde(default, rename = "insecureHttp")]
     insecure_http: bool,
+    /// A CA certificate (PEM text) to trust for this server.
+    #[serde(default, rename = "caPem")]
+    ca_pem: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,7 +151,13 @@ impl Service {
                 }
                 let transport = Transport::allowing_plain_http(a.insecure_http);
                 let status = c
-                    .sign_in(a.server.trim(), a.email.trim(), &a.password, transport)
+                    .sign_in(
+                        a.server.trim(),
+                        a.email.trim(),
+                        &a.password,
+                        transport,
+                        a.ca_pem.filter(|pem| !pem.trim().is_empty()),
+                    )
                     .await?;
                 to_value(StatusView::from(status))
             }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::push::{PushResolver, SystemResolver};
 use crate::socket_cap::SocketLimits;
+use crate::tls::TlsIdentity;
 
 /// Everything herald-server needs to know before it starts.
 #[derive(Clone)]
@@ -65,6 +66,9 @@ pub struct Config {
     /// Socket.IO over WebSocket only, no long-polling: any node behind a
     /// plain load balancer can then take any connection (no sticky sessions).
     pub websocket_only: bool,
+    /// Serve HTTPS with this certificate (`--tls-cert`, `--tls-key`); plain
+    /// HTTP without it.
+    pub tls: Option<TlsIdentity>,
 }
 
 /// Push subscriptions one account may have: 10 (a few browsers and devices).
@@ -264,6 +268,7 @@ impl Config {
             fanout: FanoutLimits::default(),
             redis_url: None,
             websocket_only: false,
+            tls: None,
         }
     }
 }

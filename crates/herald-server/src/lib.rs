@@ -52,9 +52,14 @@ pub mod socket;
 pub mod socket_cap;
 pub mod state;
 pub mod store;
+#[cfg(feature = "test-ca")]
+#[allow(clippy::expect_used)]
+pub mod test_ca;
 mod text;
+pub mod tls;
 pub mod token;
 
 pub use config::{Config, FanoutLimits, HashLimit, HttpLimits, LoginLimit};
 pub use error::{ApiError, ServerError};
 pub use server::Server;
+pub use tls::TlsIdentity;

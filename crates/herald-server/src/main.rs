@@ -74,6 +74,13 @@ struct Cli {
     /// plain load balancer can send any connection to any node.
     #[arg(long, env = "HERALD_WEBSOCKET_ONLY")]
     websocket_only: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// --tls-key. Without both, plain HTTP.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -127,6 +134,9 @@ fn main() -> anyhow::Result<()> {
     config.retention.events = Duration::from_secs(u64::from(cli.event_retention_days) * 24 * 3600);
     config.redis_url = cli.redis_url.clone();
     config.websocket_only = cli.websocket_only;
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        config.tls = Some(herald_server::TlsIdentity::load(cert, key)?);
+    }
     if cli.demo {
         config.demo_interval = Some(Duration::from_secs(5));
     }
@@ -185,7 +195,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 
 async fn print_demo(server: &Server, bind: SocketAddr) -> anyhow::Result<()> {
     let accounts = demo::ensure_accounts(server).await?;
-    let url = format!("http://{bind}");
+    let scheme = if server.config().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{bind}");
     let mut out = String::new();
     out.push_str(&format!("\nherald-server demo at {url}\n"));
     for account in &accounts {

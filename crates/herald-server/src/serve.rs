@@ -14,6 +14,12 @@
 //!
 //! Bodies and answers are bounded by the API router's request timeout
 //! (`api::router`).
+//!
+//! With a [`TlsIdentity`] each connection is TLS (rustls). The handshake
+//! runs under the same header timeout, so a client that connects and never
+//! finishes a handshake is dropped like one that never sends its headers, and
+//! the slot under the cap is held from the accept, through the handshake,
+//! into the TLS stream.
 
 use std::future::Future;
 use std::io;
@@ -34,6 +40,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::config::HttpLimits;
+use crate::tls::TlsIdentity;
 
 /// How long the loop pauses after an accept error that is not one
 /// connection's fault (out of file descriptors): 1 s, as `axum::serve` does.
@@ -46,8 +53,10 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    tls: Option<TlsIdentity>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let tls = tls.map(|identity| tokio_rustls::TlsAcceptor::from(identity.0));
     let slots = Arc::new(Semaphore::new(
         limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
@@ -81,6 +90,7 @@ pub async fn serve(
             slot,
             app.clone(),
             limits,
+            tls.clone(),
             stop_rx.clone(),
         ));
     }
@@ -105,20 +115,43 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Serves one connection until it ends, or gracefully once `stop` is set.
+/// Serves one connection until it ends, or gracefully once `stop` is set;
+/// over TLS when `tls` is given, the handshake within the header timeout.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     slot: OwnedSemaphorePermit,
     app: Router,
     limits: HttpLimits,
-    mut stop: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(Held {
+    let held = Held {
         stream,
         _slot: slot,
-    });
+    };
+    let Some(acceptor) = tls else {
+        return serve_http(held, peer, app, limits, stop).await;
+    };
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(held)).await {
+        Ok(Ok(stream)) => serve_http(stream, peer, app, limits, stop).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "no TLS handshake within the header timeout"),
+    }
+}
+
+/// HTTP/1.1 (with upgrades) on one connection's stream, plain or TLS.
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Router,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
     let app =
         tower::ServiceExt::map_request(app, move |mut request: axum::http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));

@@ -172,6 +172,7 @@ impl Server {
         let fanout = Fanout::start(db.clone(), push, mailer, config.fanout);
         let demo_interval = config.demo_interval;
         let limits = config.http;
+        let tls = config.tls.clone();
         let retention = config.retention;
         let state = AppState::new(Inner {
             limiter,
@@ -194,7 +195,7 @@ impl Server {
         }
         let pruning = tokio::spawn(prune::run(state.db.clone(), retention, stop_rx.clone()));
         let app = api::router(state).layer(io_layer);
-        tracing::info!(addr = %listener.local_addr()?, "herald-server listening");
+        tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "herald-server listening");
 
         // Sockets are long-lived, so graceful shutdown must close them first,
         // or it would wait for them forever.
@@ -204,7 +205,7 @@ impl Server {
             let _ = stop_tx.send(true);
             io.close().await;
         };
-        let served = crate::serve::serve(listener, app, limits, graceful).await;
+        let served = crate::serve::serve(listener, app, limits, tls, graceful).await;
         drop(stop_rx);
         // The stop was sent, or (serve failed) its sender dropped: either
         // ends the task. Waiting for it means a returned `run` leaves no task

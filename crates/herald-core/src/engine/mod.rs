@@ -211,6 +211,7 @@ impl Engine {
         let (online_tx, online_rx) = watch::channel(watch.online);
         let link = Link::start(
             api.origin(),
+            api.net().clone(),
             token_rx,
             online_rx.clone(),
             parts.link.clone(),

@@ -193,6 +193,7 @@ pub(super) fn worker(server: &str) -> Worker {
     let (_, online) = watch::channel(true);
     let link = Link::start(
         api.origin(),
+        api.net().clone(),
         no_token,
         online,
         LinkConfig::default(),

@@ -9,6 +9,8 @@ use std::io::ErrorKind;
 
 use herald_proto::socket::ConnectErrorCode;
 
+use crate::net::CertProblem;
+
 /// Why the last connection attempt failed or the connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,8 +25,10 @@ pub enum Cause {
     Unreachable,
     /// The server's name does not resolve.
     UnknownHost,
-    /// The TLS handshake failed (e.g. an untrusted certificate).
+    /// The TLS handshake failed for another reason than the certificate.
     Tls,
+    /// The server's certificate was not accepted, and why.
+    Certificate(CertProblem),
     /// The server holds as many connections for this account (or this
     /// sign-in) as it allows; one will close, or time out, and free a place.
     TooManySockets,
@@ -52,7 +56,6 @@ const TELLING_TEXT: &[(&str, Cause)] = &[
     ("no route to host", Cause::Unreachable),
     ("timed out", Cause::NoAnswer),
     ("tls error", Cause::Tls),
-    ("certificate", Cause::Tls),
     ("ssl", Cause::Tls),
     ("connection reset", Cause::Dropped),
     ("broken pipe", Cause::Dropped),
@@ -71,6 +74,7 @@ impl Cause {
             Cause::Unreachable => "the network is unreachable",
             Cause::UnknownHost => "the server's address cannot be found",
             Cause::Tls => "a secure connection to the server could not be set up",
+            Cause::Certificate(problem) => problem.sentence(),
             Cause::TooManySockets => "the server has too many connections open for this account",
             Cause::Other => "the connection failed",
         }
@@ -86,6 +90,11 @@ impl Cause {
 
     /// A failed connect, from the client's typed error and its sources.
     pub(crate) fn of_error(error: &(dyn Error + 'static)) -> Cause {
+        // A certificate's reason is often only in a deeper source than the
+        // "certificate verify failed" above it: read the whole chain.
+        if let Some(problem) = CertProblem::of_error(error) {
+            return Cause::Certificate(problem);
+        }
         let mut next = Some(error);
         while let Some(e) = next {
             if let Some(cause) = e
@@ -124,6 +133,9 @@ impl Cause {
     }
 
     fn of_text(text: &str) -> Option<Cause> {
+        if let Some(problem) = CertProblem::of_text(text) {
+            return Some(Cause::Certificate(problem));
+        }
         let text = text.to_lowercase();
         TELLING_TEXT
             .iter()
@@ -238,6 +250,10 @@ mod tests {
             Cause::Unreachable,
             Cause::UnknownHost,
             Cause::Tls,
+            Cause::Certificate(CertProblem::UnknownIssuer),
+            Cause::Certificate(CertProblem::Expired),
+            Cause::Certificate(CertProblem::WrongName),
+            Cause::Certificate(CertProblem::Other),
             Cause::TooManySockets,
             Cause::Other,
         ] {

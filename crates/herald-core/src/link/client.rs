@@ -12,17 +12,30 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::supervisor::Signal;
 use super::{LinkEvent, Relay};
+use crate::net::{Net, NetError};
 
+/// A client of `server` over `net`'s one TLS connector (the platform's
+/// store and the account's CA). Through a proxy the transport is HTTP long
+/// polling: rust_engineio's WebSocket transport dials the server itself and
+/// takes no proxy, while its polling transport is a reqwest client, which
+/// goes through `HTTPS_PROXY`/`HTTP_PROXY` with CONNECT (see ARCHITECTURE.md).
 pub(super) fn client_builder(
     server: &str,
+    net: &Net,
     token: &str,
     relay: Relay,
     signals: mpsc::UnboundedSender<Signal>,
-) -> ClientBuilder {
+) -> Result<ClientBuilder, NetError> {
+    let transport = if net.proxy()?.is_some() {
+        TransportType::Polling
+    } else {
+        TransportType::Websocket
+    };
     let (s1, s2, s3) = (signals.clone(), signals.clone(), signals);
     let (g1, g2, g3) = (relay.clone(), relay.clone(), relay.clone());
-    ClientBuilder::new(server)
-        .transport_type(TransportType::Websocket)
+    Ok(ClientBuilder::new(server)
+        .transport_type(transport)
+        .tls_config(net.tls()?)
         .reconnect(false)
         .reconnect_on_disconnect(false)
         .auth(serde_json::json!({ "token": token }))
@@ -49,7 +62,7 @@ pub(super) fn client_builder(
                 relay.forward(event);
             }
             async {}.boxed()
-        })
+        }))
 }
 
 /// Turns a received Socket.IO event into a [`LinkEvent`]; decoding of the

@@ -166,12 +166,14 @@ pub struct Link {
 }
 
 impl Link {
-    /// Starts the supervisor for `server`. It connects with the token in
-    /// `token` (and the newest one on every retry); `None` stops it. While
-    /// `online` is false (the OS says the network is down) it makes no
-    /// attempt and sends no probe.
+    /// Starts the supervisor for `server`, reached over `net` (the engine's
+    /// own, so REST and the socket share one TLS connector). It connects with
+    /// the token in `token` (and the newest one on every retry); `None` stops
+    /// it. While `online` is false (the OS says the network is down) it makes
+    /// no attempt and sends no probe.
     pub fn start(
         server: String,
+        net: Arc<crate::net::Net>,
         token: watch::Receiver<Option<String>>,
         online: watch::Receiver<bool>,
         config: LinkConfig,
@@ -180,6 +182,7 @@ impl Link {
         let (commands, rx) = mpsc::unbounded_channel();
         let supervisor = Supervisor {
             server,
+            net,
             config,
             token,
             online,

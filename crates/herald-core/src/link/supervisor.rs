@@ -12,6 +12,7 @@ use super::cause::{Cause, describe};
 use super::client::{client_builder, close, refusal, send_probe};
 use super::{LinkCommand, LinkConfig, LinkEvent, LinkState, Relay};
 use crate::backoff;
+use crate::net::Net;
 use crate::wake::ClockCheck;
 
 /// What the status says while the OS reports no network.
@@ -35,6 +36,8 @@ enum Outcome {
 
 pub(super) struct Supervisor {
     pub(super) server: String,
+    /// The TLS connector and proxy, shared with the engine's REST client.
+    pub(super) net: Arc<Net>,
     pub(super) config: LinkConfig,
     pub(super) token: watch::Receiver<Option<String>>,
     /// False while the OS says the network is down.
@@ -236,7 +239,8 @@ impl Supervisor {
             answers_probes: self.answers_probes.clone(),
         };
         let (signal_tx, mut signals) = mpsc::unbounded_channel();
-        let builder = client_builder(&self.server, token, relay, signal_tx);
+        let builder = client_builder(&self.server, &self.net, token, relay, signal_tx)
+            .map_err(|e| Outcome::Lost(Cause::Tls, e.to_string()))?;
         let deadline = tokio::time::Instant::now() + self.config.connect_timeout;
         let client = match tokio::time::timeout_at(deadline, builder.connect()).await {
             Ok(Ok(client)) => client,

@@ -55,15 +55,32 @@ impl Hub {
         tune(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let mut hub = Hub {
             config,
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             stop: None,
             task: None,
             http: reqwest::Client::new(),
         };
         hub.serve(listener).await;
+        hub
+    }
+
+    /// A hub serving HTTPS with a certificate `ca` signed, which its own
+    /// client trusts.
+    pub async fn start_tls(ca: &herald_server::test_ca::TestCa) -> Hub {
+        let identity = ca.identity();
+        let mut hub = Hub::start(|c| c.tls = Some(identity)).await;
+        hub.http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.ca_pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
         hub
     }
 
@@ -278,6 +295,13 @@ impl Device {
 
     /// Signs in at `url` (e.g. through a proxy in front of the hub).
     pub async fn sign_in_at(url: &str, email: &str) -> Device {
+        let device = Device::new();
+        device.sign_in_to(url, email, None).await.unwrap();
+        device
+    }
+
+    /// A device that has not signed in yet.
+    pub fn new() -> Device {
         // HERALD_TEST_LOG=debug shows the engine's logs when a test fails.
         if let Ok(filter) = std::env::var("HERALD_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -286,26 +310,34 @@ impl Device {
                 .try_init();
         }
         let root = temp_dir("device");
-        let paths = Paths {
-            config_dir: root.join("config"),
-            data_dir: root.join("data"),
-        };
-        let store = Arc::new(MemoryStore::new());
+        Device {
+            paths: Paths {
+                config_dir: root.join("config"),
+                data_dir: root.join("data"),
+            },
+            store: Arc::new(MemoryStore::new()),
+            recorder: Recorder::default(),
+        }
+    }
+
+    /// Signs in at `url`, trusting `ca_pem` for it.
+    pub async fn sign_in_to(
+        &self,
+        url: &str,
+        email: &str,
+        ca_pem: Option<String>,
+    ) -> Result<(), herald_core::session::SessionError> {
         herald_core::session::sign_in(
-            &paths,
-            store.clone(),
+            &self.paths,
+            self.store.clone(),
             url,
             email,
             PASSWORD,
             herald_core::session::Transport::Secure,
+            ca_pem,
         )
         .await
-        .unwrap();
-        Device {
-            paths,
-            store,
-            recorder: Recorder::default(),
-        }
+        .map(|_| ())
     }
 
     pub fn parts(&self, link: LinkConfig) -> EngineParts {
