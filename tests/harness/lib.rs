@@ -26,9 +26,9 @@ pub mod inbox;
 #[path = "../../crates/herald-server/tests/support/postgres.rs"]
 pub mod postgres;
 pub mod proc;
+pub mod proxy;
 #[path = "../../crates/herald-server/tests/support/redis.rs"]
 pub mod redis;
-pub mod proxy;
 pub mod seed;
 pub mod server;
 pub mod tray;

@@ -56,10 +56,8 @@ impl ServerProcess {
     /// `redis_url`, WebSocket only, and the secret every node of the tests
     /// shares (so a token one node issued is good on the others).
     pub async fn start_node(database_url: &str, redis_url: &str) -> ServerProcess {
-        let mut server = ServerProcess::unstarted(
-            "127.0.0.1",
-            &["--redis-url", redis_url, "--websocket-only"],
-        );
+        let mut server =
+            ServerProcess::unstarted("127.0.0.1", &["--redis-url", redis_url, "--websocket-only"]);
         server.database_url = Some(database_url.to_owned());
         server.spawn().await;
         server
