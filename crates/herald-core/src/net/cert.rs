@@ -25,7 +25,25 @@ pub enum CertProblem {
 pub const WHAT_TO_DO: &str = "if the server uses a private CA, sign in again with its CA certificate: `herald login --ca-file CA.pem` (in the window, the \"CA certificate\" field)";
 
 /// Backends' words for each problem (lowercased), in the order checked.
+/// Windows' schannel reports an HRESULT, which `std::io::Error` shows as
+/// "(os error N)" whether or not the system has a message for it: those
+/// codes come first, as signed decimals.
 const TELLING: &[(&str, CertProblem)] = &[
+    // CERT_E_UNTRUSTEDROOT, SEC_E_UNTRUSTED_ROOT, CERT_E_CHAINING.
+    ("os error -2146762487", CertProblem::UnknownIssuer),
+    ("os error -2146893019", CertProblem::UnknownIssuer),
+    ("os error -2146762486", CertProblem::UnknownIssuer),
+    // CERT_E_EXPIRED, SEC_E_CERT_EXPIRED.
+    ("os error -2146762495", CertProblem::Expired),
+    ("os error -2146893016", CertProblem::Expired),
+    // CERT_E_CN_NO_MATCH, SEC_E_WRONG_PRINCIPAL.
+    ("os error -2146762481", CertProblem::WrongName),
+    ("os error -2146893022", CertProblem::WrongName),
+    // CERT_E_REVOCATION_FAILURE, CRYPT_E_NO_REVOCATION_CHECK,
+    // CRYPT_E_REVOCATION_OFFLINE: a private CA that publishes no CRL.
+    ("os error -2146762482", CertProblem::Other),
+    ("os error -2146885614", CertProblem::Other),
+    ("os error -2146885613", CertProblem::Other),
     ("unable to get local issuer", CertProblem::UnknownIssuer),
     ("unable to get issuer", CertProblem::UnknownIssuer),
     ("self-signed", CertProblem::UnknownIssuer),
@@ -135,6 +153,35 @@ mod tests {
             );
         }
         assert_eq!(CertProblem::of_text("connection refused"), None);
+    }
+
+    #[test]
+    fn schannel_codes_are_named_with_or_without_the_system_message() {
+        let cases = [
+            (
+                "The certificate chain was processed, but terminated in a root certificate which is not trusted by the trust provider. (os error -2146762487)",
+                CertProblem::UnknownIssuer,
+            ),
+            (
+                "OS Error -2146893016 (FormatMessageW() returned error 317)",
+                CertProblem::Expired,
+            ),
+            (
+                "The target principal name is incorrect. (os error -2146893022)",
+                CertProblem::WrongName,
+            ),
+            (
+                "OS Error -2146762482 (FormatMessageW() returned error 317)",
+                CertProblem::Other,
+            ),
+        ];
+        for (text, problem) in cases {
+            assert_eq!(CertProblem::of_text(text), Some(problem), "{text}");
+        }
+        assert_eq!(
+            CertProblem::of_text("No connection could be made (os error 10061)"),
+            None
+        );
     }
 
     #[test]
