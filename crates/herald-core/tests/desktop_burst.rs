@@ -27,8 +27,9 @@ use zbus::Connection;
 const EVENTS: u64 = 50_000;
 /// Requests in flight: the hub takes one event per request.
 const IN_FLIGHT: usize = 64;
-/// The first `burst_max` (3) show at once, then the flood's one summary.
-const MOST_TOASTS: usize = 4;
+/// `burst_max` (3) in all: the first two show at once, then the flood's one
+/// summary.
+const MOST_TOASTS: usize = 3;
 
 /// Counts the `Notify` calls with `app_name` on the session bus.
 async fn count_notify_calls(app_name: String) -> (Arc<std::sync::Mutex<Vec<String>>>, Connection) {

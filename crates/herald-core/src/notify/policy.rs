@@ -7,9 +7,12 @@
 //! - login alerts are security alerts: pause and quiet hours never silence them;
 //! - while paused or in quiet hours, everything else shows nothing;
 //! - a catch-up becomes one toast (a summary when there are several);
-//! - live items show one by one until more than `burst_max` would show within
-//!   `burst_window_ms`; the rest are held and shown as one summary when the
-//!   window has passed ([`Decision::flush_at`], [`Policy::flush`]);
+//! - at most `burst_max` toasts show within `burst_window_ms`, a summary
+//!   included: live items show one by one until `burst_max` − 1 have shown
+//!   in the window (at least one always shows at once); the rest are held and
+//!   shown as one toast (a summary, or the item's own if it is alone) when
+//!   the window has passed ([`Decision::flush_at`], [`Policy::flush`]). So
+//!   a flood costs `burst_max` toasts, the summary its last;
 //! - a flood (more than `burst_max` held) ends in one summary after it is
 //!   over: the flush deadline moves to a window after the newest held item,
 //!   but never past [`FLOOD_CAP`] after the first, so a stream that never
@@ -52,7 +55,7 @@ pub struct PolicyConfig {
     /// Until then only login alerts show.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_until: Option<DateTime<Utc>>,
-    /// More than this many toasts within the window become one summary.
+    /// The most toasts within the window, the summary of the rest included.
     pub burst_max: usize,
     pub burst_window_ms: u64,
 }
@@ -302,7 +305,7 @@ impl Policy {
                     if flood {
                         self.flood_until = Some(now + self.window());
                     }
-                    if self.held.is_empty() && !flood && self.shown.len() < self.config.burst_max {
+                    if self.held.is_empty() && !flood && self.shown.len() < self.at_once() {
                         self.shown.push_back(now);
                         decision.show.push(self.toast(item, markup));
                     } else {
@@ -460,6 +463,13 @@ impl Policy {
     /// ended less than a window ago.
     fn flooding(&self, now: Instant) -> bool {
         self.held.len() > self.config.burst_max || self.flood_until.is_some_and(|until| now < until)
+    }
+
+    /// How many live items show at once within a window: one fewer than
+    /// `burst_max`, which leaves the last slot for the summary of whatever
+    /// follows, but never none, so that a lone item is never held back.
+    fn at_once(&self) -> usize {
+        self.config.burst_max.saturating_sub(1).max(1)
     }
 
     /// Drops toasts that left the burst window.
