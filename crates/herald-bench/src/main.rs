@@ -42,6 +42,8 @@ enum Only {
     ClientIdle,
     ClientBurst,
     Server,
+    /// herald-server on SQLite, on Postgres, and as two nodes on Postgres and Redis.
+    Cluster,
     /// The agent's and the window's memory (needs a desktop session: scripts/bench.sh).
     Desktop,
 }
@@ -110,7 +112,7 @@ async fn run(
     let nofile = proc::raise_nofile();
     node::check()?;
     let wants = |s: Only| only.is_none_or(|o| o == s);
-    if wants(Only::Server) {
+    if wants(Only::Server) || wants(Only::Cluster) {
         node::sibling("herald-server", "herald-server")?;
     }
     if wants(Only::ClientIdle) || wants(Only::ClientBurst) {
@@ -160,6 +162,11 @@ async fn run(
         Only::Server,
         "server",
         scenario::server_load::run(size, &mut checks)
+    );
+    scenario!(
+        Only::Cluster,
+        "cluster",
+        scenario::cluster::run(size, &mut checks)
     );
     scenario!(
         Only::Desktop,

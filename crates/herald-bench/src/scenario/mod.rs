@@ -4,6 +4,7 @@
 pub mod client_burst;
 pub mod client_idle;
 pub mod client_latency;
+pub mod cluster;
 pub mod desktop;
 pub mod engine_proc;
 pub mod server;

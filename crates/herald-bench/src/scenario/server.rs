@@ -3,9 +3,13 @@
 //! Express + socket.io v4). Each gets the same population, users with one
 //! socket each, a tenth of them admins, and the same operator's emit.
 //!
+//! herald-server runs as `server_load` runs it (SQLite, one process) or as
+//! the cluster scenario sets it up ([`Setup`]: Postgres, and N nodes on
+//! Redis).
+//!
 //! Tokens are minted, not obtained by logging in: 10,000 Argon2 logins
 //! would take minutes. For herald-server the users and their sessions are
-//! written into its database with its own store functions before it starts,
+//! written into its database through its own storage interface before it starts,
 //! and the tokens signed with its configured secret; the seed server only
 //! checks a JWT signed with its fixed secret.
 
@@ -14,8 +18,7 @@ use std::time::Duration;
 use anyhow::bail;
 use futures_util::StreamExt;
 use herald_proto::api::Role;
-use herald_server::store::sqlite::SqliteDb;
-use herald_server::store::{StoreError, session, user};
+use herald_server::store::Db;
 use herald_server::token::TokenKeys;
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -48,12 +51,31 @@ pub enum To {
     Admins,
 }
 
-/// A running server with its population's tokens.
+/// Where herald-server keeps its data, and on how many nodes it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// `None`: SQLite in the data directory (`--data-dir` alone).
+    pub database_url: Option<String>,
+    /// Set for a cluster: every node subscribes to it and serves WebSocket only.
+    pub redis_url: Option<String>,
+    /// How many processes (at least one); socket `n` connects to node `n % nodes`.
+    pub nodes: usize,
+}
+
+/// One server process and where it listens.
+#[derive(Debug)]
+pub struct Node {
+    pub proc: Proc,
+    pub addr: String,
+}
+
+/// A running server (one process, or the nodes of a cluster) with its
+/// population's tokens.
 #[derive(Debug)]
 pub struct Peer {
     pub kind: Kind,
-    pub proc: Proc,
-    pub addr: String,
+    /// The operator posts to the first; sockets are spread over all.
+    pub nodes: Vec<Node>,
     /// One token per socket; the first `admins` are admins.
     pub tokens: Vec<String>,
     user_ids: Vec<String>,
@@ -64,6 +86,17 @@ pub struct Peer {
     dir: Option<std::path::PathBuf>,
 }
 
+/// The users of a herald-server run, written into its database.
+struct Population {
+    tokens: Vec<String>,
+    user_ids: Vec<String>,
+    operator: String,
+    ingest: u64,
+}
+
+/// Database round trips in flight while the population is written.
+const SEEDING: usize = 16;
+
 const HERALD_SECRET: &str = "herald-bench-server-secret-0123456789abcdef";
 const SEED_SECRET: &str = "seed-secret";
 
@@ -73,68 +106,94 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// `sockets` users (the first `admins` of them admins), an operator and an
+/// ingest user, each with one session as a login would create, and their
+/// tokens; through the store's own interface, whichever the backend.
+async fn populate(db: &Db, sockets: usize, admins: usize) -> anyhow::Result<Population> {
+    let keys = TokenKeys::new(HERALD_SECRET.as_bytes());
+    // Nobody logs in with it; one real hash keeps the rows well-formed.
+    let hash = herald_server::password::hash("bench password, never used")?;
+    let ttl = Duration::from_secs(3600);
+    let (keys, hash) = (&keys, hash.as_str());
+    let issue = |email: String, role: Role| async move {
+        let u = db.insert_user(&email, "bench", role, hash).await?;
+        let sid = format!("bench-{}", u.id);
+        db.create_session(&sid, u.id, &sid).await?;
+        let (token, _) = keys.issue(&u, &sid, ttl)?;
+        anyhow::Ok((u.id, token))
+    };
+    let mut users = futures_util::stream::iter(0..sockets)
+        .map(|n| {
+            let role = if n < admins { Role::Admin } else { Role::User };
+            issue(format!("s{n}@bench.invalid"), role)
+        })
+        .buffered(SEEDING);
+    let (mut tokens, mut user_ids) = (Vec::with_capacity(sockets), Vec::with_capacity(sockets));
+    while let Some(user) = users.next().await {
+        let (id, token) = user?;
+        user_ids.push(id.to_string());
+        tokens.push(token);
+    }
+    let (_, operator) = issue("operator@bench.invalid".into(), Role::Admin).await?;
+    let (ingest, _) = issue("ingest@bench.invalid".into(), Role::User).await?;
+    Ok(Population {
+        tokens,
+        user_ids,
+        operator,
+        ingest,
+    })
+}
+
 impl Peer {
+    /// herald-server as `server_load` runs it (SQLite, one process), or the seed server.
     pub async fn start(kind: Kind, sockets: usize, admins: usize) -> anyhow::Result<Peer> {
         match kind {
-            Kind::Herald => Peer::herald(sockets, admins).await,
+            Kind::Herald => Peer::herald(&Setup::default(), sockets, admins).await,
             Kind::Seed => Peer::seed(sockets, admins).await,
         }
     }
 
-    async fn herald(sockets: usize, admins: usize) -> anyhow::Result<Peer> {
+    pub async fn herald(setup: &Setup, sockets: usize, admins: usize) -> anyhow::Result<Peer> {
         let dir = temp_dir("server")?;
-        let keys = TokenKeys::new(HERALD_SECRET.as_bytes());
-        // Nobody logs in with it; one real hash keeps the rows well-formed.
-        let hash = herald_server::password::hash("bench password, never used")?;
-        let db = SqliteDb::open(&dir)?;
-        let ttl = Duration::from_secs(3600);
-        let (tokens, user_ids, operator, ingest) = db.call_blocking(|conn| {
-            let tx = conn.transaction()?;
-            // One session per user, as a login would create, and its token.
-            let issue = |email: &str, role: Role| -> Result<(String, String), StoreError> {
-                let u = user::insert(&tx, email, "bench", role, &hash)?;
-                let sid = format!("bench-{}", u.id);
-                session::create(&tx, &sid, u.id, &sid)?;
-                let (token, _) = keys
-                    .issue(&u, &sid, ttl)
-                    .map_err(|e| StoreError::Task(e.to_string()))?;
-                Ok((u.id.to_string(), token))
-            };
-            let mut tokens = Vec::with_capacity(sockets);
-            let mut ids = Vec::with_capacity(sockets);
-            for n in 0..sockets {
-                let role = if n < admins { Role::Admin } else { Role::User };
-                let (id, token) = issue(&format!("s{n}@bench.invalid"), role)?;
-                ids.push(id);
-                tokens.push(token);
-            }
-            let (_, operator) = issue("operator@bench.invalid", Role::Admin)?;
-            let (ingest, _) = issue("ingest@bench.invalid", Role::User)?;
-            tx.commit()?;
-            Ok((tokens, ids, operator, ingest))
-        })?;
-        drop(db);
-        let port = free_port()?;
-        let mut command = Command::new(node::sibling("herald-server", "herald-server")?);
-        command
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("HERALD_JWT_SECRET", HERALD_SECRET)
-            .env("RUST_LOG", "warn");
-        let proc = Proc::spawn("herald-server", command)?;
-        let peer = Peer {
-            kind: Kind::Herald,
-            proc,
-            addr: format!("127.0.0.1:{port}"),
-            tokens,
-            user_ids,
-            ingest_user: ingest.parse().ok(),
-            operator,
-            http: reqwest::Client::new(),
-            dir: Some(dir),
+        let db = match &setup.database_url {
+            None => Db::open(&dir)?,
+            Some(url) => Db::connect_postgres(url).await?,
         };
-        peer.wait_healthy().await?;
+        let population = populate(&db, sockets, admins).await?;
+        drop(db);
+        let mut peer = Peer {
+            kind: Kind::Herald,
+            nodes: Vec::new(),
+            tokens: population.tokens,
+            user_ids: population.user_ids,
+            ingest_user: Some(population.ingest),
+            operator: population.operator,
+            http: reqwest::Client::new(),
+            dir: Some(dir.clone()),
+        };
+        // One after the other: the first node makes the data directory's
+        // keys, which the others (sharing the directory) then read.
+        for _ in 0..setup.nodes.max(1) {
+            let port = free_port()?;
+            let mut command = Command::new(node::sibling("herald-server", "herald-server")?);
+            command
+                .args(["--bind", &format!("127.0.0.1:{port}")])
+                .arg("--data-dir")
+                .arg(&dir)
+                .env("HERALD_JWT_SECRET", HERALD_SECRET)
+                .env("RUST_LOG", "warn");
+            if let Some(url) = &setup.database_url {
+                command.args(["--database-url", url]);
+            }
+            if let Some(url) = &setup.redis_url {
+                command.args(["--redis-url", url, "--websocket-only"]);
+            }
+            let proc = Proc::spawn("herald-server", command)?;
+            let addr = format!("127.0.0.1:{port}");
+            peer.nodes.push(Node { proc, addr });
+            peer.wait_healthy(peer.nodes.len() - 1, setup.redis_url.is_some())
+                .await?;
+        }
         Ok(peer)
     }
 
@@ -166,8 +225,10 @@ impl Peer {
         }
         Ok(Peer {
             kind: Kind::Seed,
-            proc,
-            addr: format!("127.0.0.1:{port}"),
+            nodes: vec![Node {
+                proc,
+                addr: format!("127.0.0.1:{port}"),
+            }],
             tokens,
             user_ids,
             ingest_user: None,
@@ -177,17 +238,40 @@ impl Peer {
         })
     }
 
-    async fn wait_healthy(&self) -> anyhow::Result<()> {
-        let url = format!("http://{}/healthz", self.addr);
+    /// Waits until node `i` answers `/healthz`, and (`subscribed`) hears
+    /// the other nodes through Redis.
+    async fn wait_healthy(&self, i: usize, subscribed: bool) -> anyhow::Result<()> {
+        let url = format!("http://{}/healthz", self.nodes[i].addr);
         for _ in 0..300 {
             if let Ok(r) = self.http.get(&url).send().await
                 && r.status().is_success()
+                && let Ok(health) = r.json::<Value>().await
+                && (!subscribed || health["cluster"]["redisOk"] == true)
             {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("herald-server did not answer /healthz in 15 s")
+        bail!("herald-server did not answer /healthz (or hear Redis) in 15 s")
+    }
+
+    /// The node socket `n` connects to.
+    pub fn addr_for(&self, n: usize) -> &str {
+        &self.nodes[n % self.nodes.len()].addr
+    }
+
+    /// Memory and CPU summed over the nodes.
+    pub fn sample(&self) -> anyhow::Result<crate::proc::Sample> {
+        let mut sum = crate::proc::Sample::default();
+        for node in &self.nodes {
+            let s = node.proc.sample()?;
+            sum.rss_kb += s.rss_kb;
+            sum.pss_kb += s.pss_kb;
+            sum.threads += s.threads;
+            sum.ctx_switches += s.ctx_switches;
+            sum.cpu_secs += s.cpu_secs;
+        }
+        Ok(sum)
     }
 
     /// Sends one event carrying `seq`, the way each server's operator
@@ -203,7 +287,7 @@ impl Peer {
                     To::Admins => json!({"room": "admin"}),
                 };
                 self.http
-                    .post(format!("http://{}/api/events", self.addr))
+                    .post(format!("http://{}/api/events", self.nodes[0].addr))
                     .bearer_auth(&self.operator)
                     .json(
                         &json!({"to": target, "type": "order_update", "title": title,
@@ -221,7 +305,7 @@ impl Peer {
                 let payload: Value = json!({"id": seq, "type": "order_update", "title": title,
                     "message": message, "createdAt": chrono::Utc::now().to_rfc3339(), "data": data});
                 self.http
-                    .post(format!("http://{}/test/emit", self.addr))
+                    .post(format!("http://{}/test/emit", self.nodes[0].addr))
                     .json(&json!({"to": room, "event": "order_update", "payload": payload}))
                     .send()
                     .await?
@@ -245,10 +329,16 @@ impl Peer {
         let Some(user) = self.ingest_user else {
             bail!("{} stores no events", self.kind.name());
         };
-        let url = format!("http://{}", self.addr);
-        let (http, url, admin) = (&self.http, &url, &self.operator);
+        // A cluster's ingest is spread over its nodes, request by request.
+        let urls: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("http://{}", node.addr))
+            .collect();
+        let (http, urls, admin) = (&self.http, &urls, &self.operator);
         let mut requests = futures_util::stream::iter((0..n).step_by(per_request as usize))
             .map(|k| async move {
+                let url = &urls[(k / per_request) as usize % urls.len()];
                 if per_request == 1 {
                     Ok(vec![crate::hub::emit(http, url, admin, user, k).await?])
                 } else {
@@ -265,7 +355,9 @@ impl Peer {
     }
 
     pub async fn stop(self) {
-        self.proc.stop().await;
+        for node in self.nodes {
+            node.proc.stop().await;
+        }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }

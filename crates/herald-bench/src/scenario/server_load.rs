@@ -24,26 +24,27 @@ use crate::stats::{Percentiles, Rounds};
 /// Handshakes in flight while the sockets connect.
 const CONNECTING: usize = 64;
 
+/// One server's figures, a value per round.
 #[derive(Debug, Default)]
-struct Figures {
-    kb_per_socket: Rounds,
-    connect_per_sec: Rounds,
-    room_p50: Rounds,
-    room_p99: Rounds,
-    admin_p50: Rounds,
-    admin_p99: Rounds,
-    burst_per_sec: Rounds,
-    burst_delivered: Rounds,
+pub struct Figures {
+    pub kb_per_socket: Rounds,
+    pub connect_per_sec: Rounds,
+    pub room_p50: Rounds,
+    pub room_p99: Rounds,
+    pub admin_p50: Rounds,
+    pub admin_p99: Rounds,
+    pub burst_per_sec: Rounds,
+    pub burst_delivered: Rounds,
     /// CPU time per delivery during the burst, in µs: the server's, and the
     /// load generator's (this process) while it received them.
-    burst_server_us: Rounds,
-    burst_loadgen_us: Rounds,
-    ingest_batched: Rounds,
-    ingest_single: Rounds,
+    pub burst_server_us: Rounds,
+    pub burst_loadgen_us: Rounds,
+    pub ingest_batched: Rounds,
+    pub ingest_single: Rounds,
 }
 
 /// Requests in flight in the ingest rows: arrays, and single events.
-const INGEST_BATCHES_IN_FLIGHT: usize = 2;
+pub const INGEST_BATCHES_IN_FLIGHT: usize = 2;
 const INGEST_SINGLES_IN_FLIGHT: usize = 64;
 
 /// Stores `n` events `per_request` at a time; pushes the rate and checks
@@ -85,20 +86,33 @@ async fn one_round(
     figures: &mut Figures,
     checks: &mut Checks,
 ) -> anyhow::Result<()> {
-    let name = kind.name();
+    let peer = Peer::start(kind, size.server_sockets, size.admin_sockets).await?;
+    let measured = measure(&peer, kind.name(), size, figures, checks).await;
+    peer.stop().await;
+    measured
+}
+
+/// Scenarios 4–6 against a started server (`name` in the checks): every
+/// socket of its population connects (to the node [`Peer::addr_for`]
+/// says), and the operator posts to its first node.
+pub async fn measure(
+    peer: &Peer,
+    name: &str,
+    size: Size,
+    figures: &mut Figures,
+    checks: &mut Checks,
+) -> anyhow::Result<()> {
     let n = size.server_sockets;
-    let peer = Peer::start(kind, n, size.admin_sockets).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = peer.proc.sample()?;
+    let before = peer.sample()?;
 
     // 4. Idle memory: every socket authenticated, then quiet.
     let sink = Sink::new("seq");
     let started = now_ns();
-    let addr = peer.addr.clone();
     let mut tasks = Vec::with_capacity(n);
-    let mut connects = futures_util::stream::iter(peer.tokens.clone())
-        .map(|token| {
-            let (addr, sink) = (addr.clone(), sink.clone());
+    let mut connects = futures_util::stream::iter(peer.tokens.clone().into_iter().enumerate())
+        .map(|(i, token)| {
+            let (addr, sink) = (peer.addr_for(i).to_owned(), sink.clone());
             async move { crate::sio::connect(&addr, &token, sink).await }
         })
         .buffered(CONNECTING);
@@ -109,7 +123,7 @@ async fn one_round(
         .connect_per_sec
         .push(n as f64 / (now_ns().saturating_sub(started) as f64 / 1e9));
     tokio::time::sleep(Duration::from_secs(if size.smoke { 1 } else { 3 })).await;
-    let after = peer.proc.sample()?;
+    let after = peer.sample()?;
     figures
         .kb_per_socket
         .push((after.rss_kb as f64 - before.rss_kb as f64) / n as f64);
@@ -165,8 +179,8 @@ async fn one_round(
     // previous one is answered; then wait for every delivery.
     let want = (size.burst_broadcasts * size.admin_sockets) as u64;
     let cpu = |pid| crate::proc::Sample::of(pid).map(|s| s.cpu_secs);
-    let (server_pid, own_pid) = (peer.proc.pid()?, std::process::id());
-    let (server_cpu, own_cpu) = (cpu(server_pid)?, cpu(own_pid)?);
+    let own_pid = std::process::id();
+    let (server_cpu, own_cpu) = (peer.sample()?.cpu_secs, cpu(own_pid)?);
     let started = now_ns();
     for k in 0..size.burst_broadcasts as u64 {
         peer.emit(To::Admins, seq + k).await?;
@@ -175,7 +189,7 @@ async fn one_round(
     let per_delivery_us = |spent: f64| spent * 1e6 / want as f64;
     figures
         .burst_server_us
-        .push(per_delivery_us(cpu(server_pid)? - server_cpu));
+        .push(per_delivery_us(peer.sample()?.cpu_secs - server_cpu));
     figures
         .burst_loadgen_us
         .push(per_delivery_us(cpu(own_pid)? - own_cpu));
@@ -190,12 +204,12 @@ async fn one_round(
         all && delivered == want,
         format!("{name}: every burst delivery arrived ({delivered} of {want})"),
     );
-    if kind == Kind::Herald {
+    if peer.kind == Kind::Herald {
         let batch = herald_server::api::MAX_BATCH as u64;
         let batched = (size.ingest_batched, batch, INGEST_BATCHES_IN_FLIGHT);
-        ingest(&peer, batched, &mut figures.ingest_batched, checks).await?;
+        ingest(peer, batched, &mut figures.ingest_batched, checks).await?;
         let single = (size.ingest_single, 1, INGEST_SINGLES_IN_FLIGHT);
-        ingest(&peer, single, &mut figures.ingest_single, checks).await?;
+        ingest(peer, single, &mut figures.ingest_single, checks).await?;
     }
     checks.expect(
         sink.closed.load(std::sync::atomic::Ordering::Relaxed) == 0,
@@ -204,7 +218,6 @@ async fn one_round(
     for task in tasks {
         task.abort();
     }
-    peer.stop().await;
     Ok(())
 }
 
