@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bus_monitor::{NotifyArgs, become_monitor};
 use futures_util::StreamExt;
-use herald_core::inbox::ListQuery;
+use herald_core::link::LinkConfig;
 use herald_core::notify::desktop::DesktopNotifier;
 use herald_core::notify::policy::PolicyConfig;
 use herald_core::status::ConnectionState;
@@ -50,33 +50,13 @@ async fn count_notify_calls(app_name: String) -> (Arc<std::sync::Mutex<Vec<Strin
     (seen, bus)
 }
 
-fn history_ids(engine: &herald_core::engine::Engine) -> BTreeSet<u64> {
-    let inbox = engine.inbox();
-    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ids = BTreeSet::new();
-    let mut before_id = None;
-    loop {
-        let page = inbox
-            .list(&ListQuery {
-                kind: Some("order_update".into()),
-                before_id,
-                limit: 1000,
-                ..ListQuery::default()
-            })
-            .expect("list the history");
-        let Some(last) = page.last() else { break };
-        before_id = Some(last.id);
-        ids.extend(page.iter().filter_map(|i| i.server_id));
-    }
-    ids
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_thousand_events_lose_none_and_show_a_handful_of_toasts() {
     let (hub, alice, admin, device) = support::alice_and_admin(|_| {}).await;
     let app_name = format!("herald-burst-{}", std::process::id());
     let (toasts, _monitor) = count_notify_calls(app_name.clone()).await;
-    let mut parts = device.parts(support::fast_link());
+    // The link as users run it: a probe a minute, the full queue.
+    let mut parts = device.parts(LinkConfig::default());
     parts.settings.history_limit = 60_000;
     parts.settings.notifications = PolicyConfig::default();
     let (actions, action_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -103,7 +83,7 @@ async fn fifty_thousand_events_lose_none_and_show_a_handful_of_toasts() {
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let history = history_ids(&engine);
+        let history = support::history_ids(&engine, "order_update");
         if history.len() as u64 >= EVENTS {
             assert_eq!(history, stored, "0 lost, nothing else");
             break;

@@ -205,7 +205,7 @@ impl Engine {
         let (status_tx, status_rx) = watch::channel(status);
         let (updates, _) = broadcast::channel(1024);
         let (token_tx, token_rx) = watch::channel(Some(tokens.access.clone()));
-        let (link_tx, link_rx) = mpsc::channel(4096);
+        let (link_tx, link_rx) = mpsc::channel(parts.link.queue.max(1));
         let watch = crate::os_signals::start().await;
         let monitor = watch.monitor;
         let (online_tx, online_rx) = watch::channel(watch.online);

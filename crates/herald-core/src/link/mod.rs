@@ -14,7 +14,9 @@
 //!   `probe_interval + probe_timeout` (70 s by default); a network that went
 //!   away or a resume at once, from the OS ([`crate::os_signals`]).
 //! - handlers run inline in its receive loop: ours only `try_send` onto a
-//!   bounded channel ([`Relay`]), and a full channel is counted, never waited on.
+//!   bounded channel ([`Relay`]), and a full channel is marked
+//!   ([`Overflow`]), never waited on; the supervisor hears of the mark at
+//!   once and has the engine catch up.
 //! - a replaced client can still call back: every callback carries the
 //!   generation of its client and is dropped when that is not the current one.
 //! - its own reconnect loop can spin a core: it is off; [`crate::backoff`]
@@ -50,6 +52,9 @@ pub struct LinkConfig {
     /// back, and tries once after this long even if no signal came (a
     /// monitor can miss one).
     pub offline_recheck: Duration,
+    /// Live events the engine may fall behind by: past that the link drops
+    /// them (the receive loop must not wait) and the engine catches up.
+    pub queue: usize,
 }
 
 impl Default for LinkConfig {
@@ -59,6 +64,7 @@ impl Default for LinkConfig {
             probe_interval: Duration::from_secs(60),
             probe_timeout: Duration::from_secs(10),
             offline_recheck: Duration::from_secs(600),
+            queue: 4096,
         }
     }
 }
@@ -128,13 +134,42 @@ pub enum LinkCommand {
     Shutdown,
 }
 
+/// That live events were dropped because the engine's queue was full. The
+/// receive loop marks it; the supervisor waits on it and tells the engine to
+/// catch up at once, not at its next probe (a minute away when idle).
+#[derive(Debug, Default)]
+pub(crate) struct Overflow {
+    dropped: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Overflow {
+    /// Marks a drop; wakes the supervisor on the first since it last looked.
+    fn mark(&self) {
+        if !self.dropped.swap(true, Ordering::AcqRel) {
+            // A stored permit if nobody waits yet: the wake is not lost.
+            self.wake.notify_one();
+        }
+    }
+
+    /// Whether anything was dropped since the last call.
+    fn take(&self) -> bool {
+        self.dropped.swap(false, Ordering::AcqRel)
+    }
+
+    /// Until the next mark (at once if one came while nobody waited).
+    async fn marked(&self) {
+        self.wake.notified().await;
+    }
+}
+
 /// Forwards callbacks of one client generation, without ever blocking.
 #[derive(Debug, Clone)]
 pub struct Relay {
     generation: u64,
     current: Arc<AtomicU64>,
     events: mpsc::Sender<LinkEvent>,
-    overflowed: Arc<AtomicBool>,
+    overflow: Arc<Overflow>,
     /// Set on `herald_ready`: this server answers probes.
     answers_probes: Arc<AtomicBool>,
 }
@@ -152,7 +187,7 @@ impl Relay {
         match self.events.try_send(event) {
             Ok(()) => true,
             Err(_) => {
-                self.overflowed.store(true, Ordering::Release);
+                self.overflow.mark();
                 false
             }
         }
@@ -189,7 +224,7 @@ impl Link {
             events,
             commands: rx,
             current: Arc::new(AtomicU64::new(0)),
-            overflowed: Arc::new(AtomicBool::new(false)),
+            overflow: Arc::default(),
             answers_probes: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(supervisor.run());
@@ -219,7 +254,7 @@ mod tests {
             generation,
             current: Arc::new(AtomicU64::new(current)),
             events: tx,
-            overflowed: Arc::new(AtomicBool::new(false)),
+            overflow: Arc::default(),
             answers_probes: Arc::new(AtomicBool::new(false)),
         };
         (relay, rx)
@@ -248,7 +283,22 @@ mod tests {
         assert!(relay.forward(event(1)));
         // The queue is full: forward returns at once instead of waiting.
         assert!(!relay.forward(event(2)));
-        assert!(relay.overflowed.load(Ordering::Acquire));
+        assert!(relay.overflow.take());
+        assert!(!relay.overflow.take(), "taken once");
+    }
+
+    #[tokio::test]
+    async fn a_drop_wakes_whoever_waits_for_it_even_if_it_came_first() {
+        let (relay, _rx) = relay(1, 1, 1);
+        assert!(relay.forward(event(1)));
+        // Dropped before anyone waits: the wake is kept for the waiter.
+        assert!(!relay.forward(event(2)));
+        let woke = tokio::time::timeout(Duration::from_secs(5), relay.overflow.marked()).await;
+        assert!(woke.is_ok(), "the supervisor is woken by the drop");
+        assert!(relay.overflow.take());
+        // Nothing dropped since: no wake.
+        let idle = tokio::time::timeout(Duration::from_millis(50), relay.overflow.marked()).await;
+        assert!(idle.is_err(), "no wake without a drop");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cause::{Cause, describe};
 use super::client::{client_builder, close, refusal, send_probe};
-use super::{LinkCommand, LinkConfig, LinkEvent, LinkState, Relay};
+use super::{LinkCommand, LinkConfig, LinkEvent, LinkState, Overflow, Relay};
 use crate::backoff;
 use crate::net::Net;
 use crate::wake::ClockCheck;
@@ -45,7 +45,7 @@ pub(super) struct Supervisor {
     pub(super) events: mpsc::Sender<LinkEvent>,
     pub(super) commands: mpsc::UnboundedReceiver<LinkCommand>,
     pub(super) current: Arc<AtomicU64>,
-    pub(super) overflowed: Arc<AtomicBool>,
+    pub(super) overflow: Arc<Overflow>,
     /// Whether this server answers probes: it acknowledged one, or it said
     /// `herald_ready`. The seed's Node server has no probe handler, so there a
     /// missing ack proves nothing (a failed emit still does).
@@ -235,7 +235,7 @@ impl Supervisor {
             generation,
             current: self.current.clone(),
             events: self.events.clone(),
-            overflowed: self.overflowed.clone(),
+            overflow: self.overflow.clone(),
             answers_probes: self.answers_probes.clone(),
         };
         let (signal_tx, mut signals) = mpsc::unbounded_channel();
@@ -335,10 +335,13 @@ impl Supervisor {
                         _ => {}
                     }
                 }
-                _ = probe.tick() => {
-                    if self.overflowed.swap(false, Ordering::AcqRel) {
+                // Live events were dropped: the engine catches up now.
+                () = self.overflow.marked() => {
+                    if self.overflow.take() {
                         let _ = self.events.send(LinkEvent::Overflow).await;
                     }
+                }
+                _ = probe.tick() => {
                     // The fallback for an OS that does not say it resumed.
                     if clock.woke() {
                         break Outcome::Command(LinkCommand::NetworkUp);

@@ -372,6 +372,28 @@ pub fn server_ids(engine: &Engine) -> std::collections::BTreeSet<u64> {
         .collect()
 }
 
+/// The server ids of every `kind` event in `engine`'s history, page by page.
+pub fn history_ids(engine: &Engine, kind: &str) -> std::collections::BTreeSet<u64> {
+    let inbox = engine.inbox();
+    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ids = std::collections::BTreeSet::new();
+    let mut before_id = None;
+    loop {
+        let page = inbox
+            .list(&herald_core::inbox::ListQuery {
+                kind: Some(kind.into()),
+                before_id,
+                limit: 1000,
+                ..herald_core::inbox::ListQuery::default()
+            })
+            .expect("list the history");
+        let Some(last) = page.last() else { break };
+        before_id = Some(last.id);
+        ids.extend(page.iter().filter_map(|i| i.server_id));
+    }
+    ids
+}
+
 pub fn fast_link() -> LinkConfig {
     LinkConfig {
         connect_timeout: Duration::from_secs(2),
