@@ -2,7 +2,7 @@
 //! Node socket.io stack the seed was built on, and against their targets.
 //!
 //! ```sh
-//! scripts/bench.sh            # every scenario (release builds), about 3½ minutes
+//! scripts/bench.sh            # every scenario (release builds), about 6 minutes
 //! scripts/bench.sh smoke      # seconds: small counts, invariants only
 //! ```
 //!
