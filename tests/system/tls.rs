@@ -2,7 +2,8 @@
 //! whose certificate a test CA signed: refused as a certificate error
 //! without `--ca-file`, storing nothing; signed in with it, events arrive
 //! over `wss://`, after the CA file is gone too; and through a CONNECT
-//! proxy from `HTTPS_PROXY`, which `NO_PROXY` bypasses.
+//! proxy, from `HTTPS_PROXY` (which `NO_PROXY` bypasses) or from
+//! `config.toml` alone, for the sign-in and `herald listen`'s socket.
 
 use herald_server::test_ca::{Leaf, TestCa};
 use herald_system_tests::client::{Herald, Line};
@@ -181,10 +182,11 @@ async fn https_proxy_carries_sign_in_and_the_socket_and_no_proxy_bypasses_it() {
 }
 
 #[tokio::test]
-async fn the_proxy_in_config_toml_carries_sign_in_without_any_variable() {
+async fn the_proxy_in_config_toml_carries_sign_in_and_the_socket_without_any_variable() {
     let ca = TestCa::new(Leaf::Good);
     let server = ServerProcess::start_tls(&ca).await;
-    let (password, _) = server.add_user("cfg-alice@example.com", "user");
+    let (password, alice) = server.add_user("cfg-alice@example.com", "user");
+    let (admin_password, _) = server.add_user("cfg-admin@example.com", "admin");
     let proxy = ConnectProxy::start().await;
     let herald = Herald::new("cfgproxy");
     std::fs::create_dir_all(&herald.config_dir).expect("config dir");
@@ -211,4 +213,22 @@ async fn the_proxy_in_config_toml_carries_sign_in_without_any_variable() {
         config.contains(&proxy.url()),
         "the proxy setting was kept: {config}"
     );
+
+    // The socket too: `herald listen`, no variable, the config's proxy.
+    let after_login = proxy.connects();
+    let mut listen = herald.listen_with_env(&["--json", "--no-desktop"], DIRECT);
+    listen.wait_status("Connected").await;
+    let admin = server.token("cfg-admin@example.com", &admin_password).await;
+    let id = server.emit(&admin, &order_update(alice, 1)).await;
+    listen
+        .item_where("the event through the configured proxy", |v| {
+            v["serverId"].as_u64() == Some(id)
+        })
+        .await;
+    let during_listen = proxy.connects() - after_login;
+    assert!(
+        during_listen >= 2,
+        "{during_listen} tunnels for REST and the socket"
+    );
+    listen.stop().await;
 }

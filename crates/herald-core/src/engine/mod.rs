@@ -210,7 +210,6 @@ impl Engine {
         let monitor = watch.monitor;
         let (online_tx, online_rx) = watch::channel(watch.online);
         let link = Link::start(
-            api.origin(),
             api.net().clone(),
             token_rx,
             online_rx.clone(),

@@ -192,7 +192,6 @@ pub(super) fn worker(server: &str) -> Worker {
     let (link_events, _) = mpsc::channel(1);
     let (_, online) = watch::channel(true);
     let link = Link::start(
-        api.origin(),
         api.net().clone(),
         no_token,
         online,

@@ -14,28 +14,25 @@ use super::supervisor::Signal;
 use super::{LinkEvent, Relay};
 use crate::net::{Net, NetError};
 
-/// A client of `server` over `net`'s one TLS connector (the platform's
-/// store and the account's CA). Through a proxy the transport is HTTP long
-/// polling: rust_engineio's WebSocket transport dials the server itself and
-/// takes no proxy, while its polling transport is a reqwest client, which
-/// goes through `HTTPS_PROXY`/`HTTP_PROXY` with CONNECT (see ARCHITECTURE.md).
+/// A client of `net`'s server: a WebSocket to the server with `net`'s
+/// one TLS connector (the platform's store and the account's CA), or, when a
+/// proxy applies, to `net`'s loopback tunnel, which carries it through the
+/// proxy and does that TLS itself (`net/tunnel.rs`; see ARCHITECTURE.md).
 pub(super) fn client_builder(
-    server: &str,
     net: &Net,
     token: &str,
     relay: Relay,
     signals: mpsc::UnboundedSender<Signal>,
 ) -> Result<ClientBuilder, NetError> {
-    let transport = if net.proxy()?.is_some() {
-        TransportType::Polling
-    } else {
-        TransportType::Websocket
-    };
+    let url = net.socket_url()?;
+    let direct_tls = url.starts_with("https:");
+    let mut builder = ClientBuilder::new(url).transport_type(TransportType::Websocket);
+    if direct_tls {
+        builder = builder.tls_config(net.tls()?);
+    }
     let (s1, s2, s3) = (signals.clone(), signals.clone(), signals);
     let (g1, g2, g3) = (relay.clone(), relay.clone(), relay.clone());
-    Ok(ClientBuilder::new(server)
-        .transport_type(transport)
-        .tls_config(net.tls()?)
+    Ok(builder
         .reconnect(false)
         .reconnect_on_disconnect(false)
         .auth(serde_json::json!({ "token": token }))

@@ -201,13 +201,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// Starts the supervisor for `server`, reached over `net` (the engine's
-    /// own, so REST and the socket share one TLS connector). It connects with
+    /// Starts the supervisor for `net`'s server (the engine's own `Net`, so
+    /// REST and the socket share one TLS connector and one proxy rule). It connects with
     /// the token in `token` (and the newest one on every retry); `None` stops
     /// it. While `online` is false (the OS says the network is down) it makes
     /// no attempt and sends no probe.
     pub fn start(
-        server: String,
         net: Arc<crate::net::Net>,
         token: watch::Receiver<Option<String>>,
         online: watch::Receiver<bool>,
@@ -216,7 +215,6 @@ impl Link {
     ) -> Link {
         let (commands, rx) = mpsc::unbounded_channel();
         let supervisor = Supervisor {
-            server,
             net,
             config,
             token,

@@ -35,7 +35,6 @@ enum Outcome {
 }
 
 pub(super) struct Supervisor {
-    pub(super) server: String,
     /// The TLS connector and proxy, shared with the engine's REST client.
     pub(super) net: Arc<Net>,
     pub(super) config: LinkConfig,
@@ -239,12 +238,23 @@ impl Supervisor {
             answers_probes: self.answers_probes.clone(),
         };
         let (signal_tx, mut signals) = mpsc::unbounded_channel();
-        let builder = client_builder(&self.server, &self.net, token, relay, signal_tx)
+        let builder = client_builder(&self.net, token, relay, signal_tx)
             .map_err(|e| Outcome::Lost(Cause::Tls, e.to_string()))?;
+        // A failure of an earlier attempt's tunnel is not this attempt's.
+        let _ = self.net.take_tunnel_failure();
         let deadline = tokio::time::Instant::now() + self.config.connect_timeout;
         let client = match tokio::time::timeout_at(deadline, builder.connect()).await {
             Ok(Ok(client)) => client,
             Ok(Err(e)) => {
+                // Through a proxy, the loopback connection's end says
+                // little; the tunnel knows why (the proxy, its TLS).
+                if let Some(failure) = self.net.take_tunnel_failure() {
+                    let failure: &(dyn std::error::Error + 'static) = &*failure;
+                    return Err(Outcome::Lost(
+                        Cause::of_error(failure),
+                        format!("cannot connect: {}", describe(failure)),
+                    ));
+                }
                 return Err(Outcome::Lost(
                     Cause::of_error(&e),
                     format!("cannot connect: {}", describe(&e)),

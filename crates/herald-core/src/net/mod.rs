@@ -12,12 +12,14 @@
 
 pub mod cert;
 pub mod proxy;
+pub mod tunnel;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 use url::Url;
 
 pub use cert::{CertError, CertProblem};
+pub use tunnel::{Tunnel, TunnelError};
 
 /// How long any one REST request may take.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -31,6 +33,8 @@ pub enum NetError {
     BadProxy(String),
     #[error("TLS cannot be set up on this machine: {0}")]
     Tls(String),
+    #[error("the socket's way through the proxy cannot be opened: {0}")]
+    Tunnel(String),
 }
 
 /// What a [`Net`] is made from: the account's settings.
@@ -49,6 +53,8 @@ pub struct Net {
     options: NetOptions,
     tls: OnceLock<Result<native_tls::TlsConnector, NetError>>,
     http: OnceLock<Result<reqwest::Client, NetError>>,
+    /// The socket's way through the proxy, opened on its first use.
+    tunnel: OnceLock<Result<Tunnel, NetError>>,
 }
 
 /// Checks that `pem` holds a certificate, before anything is stored.
@@ -85,6 +91,7 @@ impl Net {
             options,
             tls: OnceLock::new(),
             http: OnceLock::new(),
+            tunnel: OnceLock::new(),
         });
         *last = Some(net.clone());
         net
@@ -110,6 +117,45 @@ impl Net {
         proxy::select(&self.origin, self.options.proxy.as_deref(), |name| {
             std::env::var(name).ok()
         })
+    }
+
+    /// Where the socket connects: the server itself, or, when a proxy
+    /// applies, this process's loopback tunnel to it through the proxy
+    /// ([`tunnel`]), which is opened on first use (on the current Tokio
+    /// runtime) for the proxy chosen then.
+    pub fn socket_url(&self) -> Result<String, NetError> {
+        let Some(proxy) = self.proxy()? else {
+            return Ok(self.origin.to_string());
+        };
+        let tunnel = self
+            .tunnel
+            .get_or_init(|| {
+                let tls = match self.origin.scheme() {
+                    "https" => Some(self.tls()?),
+                    _ => None,
+                };
+                Tunnel::start(&self.origin, proxy, tls)
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        // The server's path and query stay; only where it is dialled changes.
+        let mut url = self.origin.clone();
+        let port = tunnel.addr().port();
+        let moved = url.set_scheme("http").is_ok()
+            && url.set_host(Some("127.0.0.1")).is_ok()
+            && url.set_port(Some(port)).is_ok();
+        if !moved {
+            return Err(NetError::Tunnel(format!(
+                "{} cannot be moved to loopback",
+                self.origin
+            )));
+        }
+        Ok(url.to_string())
+    }
+
+    /// Why the socket's last connection through the proxy failed, once.
+    pub fn take_tunnel_failure(&self) -> Option<Arc<TunnelError>> {
+        self.tunnel.get()?.as_ref().ok()?.take_failure()
     }
 
     /// The one HTTP client (a clone shares its connections).

@@ -1,0 +1,162 @@
+//! A proxy set only in `config.toml` carries everything: the sign-in, the
+//! catch-up and the socket (a WebSocket through the engine's own tunnel,
+//! `net/tunnel.rs`). Dialled directly the server's address refuses, so
+//! nothing can have gone around the proxy; and when the tunnel fails, the
+//! status says it was the proxy, or the certificate.
+
+mod support;
+
+#[path = "../../../tests/harness/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
+
+use herald_core::config::Settings;
+use herald_core::link::Cause;
+use herald_core::status::{CatchUpSupport, ConnectionState};
+use herald_proto::api::Role;
+use proxy::ConnectProxy;
+use support::{Device, Hub, fast_link, order, until};
+
+/// A device whose `config.toml` names `proxy`, before it signs in.
+fn device_behind(proxy: &str) -> Device {
+    let device = Device::new();
+    let settings = Settings {
+        proxy: Some(proxy.to_owned()),
+        ..Settings::default()
+    };
+    settings
+        .save(&device.paths)
+        .unwrap_or_else(|e| panic!("{e}"));
+    device
+}
+
+/// A port on loopback where nothing listens: dialled directly, it refuses.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_cannot_be_reached_is_named_in_the_status() {
+    let hub = Hub::start(|_| {}).await;
+    hub.add_user("alice@example.com", Role::User);
+    let device = Device::sign_in(&hub, "alice@example.com").await;
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let mut settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
+    settings.proxy = Some(dead.clone());
+    settings
+        .save(&device.paths)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    let s = until(
+        &mut status,
+        "backoff naming the proxy",
+        |s| matches!(&s.state, ConnectionState::Backoff { reason } if reason.contains("proxy")),
+    )
+    .await;
+    let ConnectionState::Backoff { reason } = &s.state else {
+        unreachable!()
+    };
+    let name = dead.trim_start_matches("http://");
+    assert!(
+        reason.contains(&format!("the proxy {name} cannot be reached")),
+        "{reason}"
+    );
+    assert_eq!(s.cause, Some(Cause::Refused), "{s:?}");
+    engine.shutdown().await;
+}
+
+// Through the tunnel the server is https:// with the test CA. Not on
+// Windows: schannel fails the test CA's revocation check (see tests/tls.rs).
+#[cfg(not(windows))]
+mod tls {
+    use super::*;
+    use herald_core::net::CertProblem;
+    use herald_server::test_ca::{Leaf, TestCa};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_proxy_set_only_in_the_config_carries_the_sign_in_the_catch_up_and_the_socket() {
+        let ca = TestCa::new(Leaf::Good);
+        let hub = Hub::start_tls(&ca).await;
+        hub.add_user("admin@example.com", Role::Admin);
+        let alice = hub.add_user("alice@example.com", Role::User);
+        let admin = hub.token("admin@example.com").await;
+        // The certificate's name, on a port that refuses when dialled
+        // directly: only the proxy reaches the server.
+        let port = closed_port();
+        let server = format!("https://localhost:{port}");
+        let proxy = ConnectProxy::start_to(hub.addr).await;
+        let device = device_behind(&proxy.url());
+        device
+            .sign_in_to(&server, "alice@example.com", Some(ca.ca_pem.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("sign-in through the proxy: {e}"));
+        let after_sign_in = proxy.connects();
+        assert!(after_sign_in >= 1, "the sign-in did not use the proxy");
+        // Stored before the engine starts: it comes by catch-up.
+        hub.emit(&admin, order(alice, 1)).await;
+        let engine = device.start(fast_link()).await;
+        let mut status = engine.status();
+        until(&mut status, "connected through the proxy", |s| {
+            s.state == ConnectionState::Connected && s.catch_up == CatchUpSupport::Available
+        })
+        .await;
+        let first = device.recorder.wait_for(1).await;
+        assert!(first[0].body.contains("ord_1"), "{first:?}");
+        // Then live, over the socket.
+        hub.emit(&admin, order(alice, 2)).await;
+        let toasts = device.recorder.wait_for(2).await;
+        assert!(toasts[1].body.contains("ord_2"), "{toasts:?}");
+        let targets = proxy.targets();
+        assert!(
+            targets.iter().all(|t| *t == format!("localhost:{port}")),
+            "every tunnel to the server by its name: {targets:?}"
+        );
+        assert!(
+            proxy.connects() > after_sign_in,
+            "the engine's socket and catch-up went through the proxy: {targets:?}"
+        );
+        engine.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_certificate_the_tunnel_refuses_is_shown_as_a_certificate_error() {
+        let ca = TestCa::new(Leaf::Good);
+        let hub = Hub::start_tls(&ca).await;
+        hub.add_user("alice@example.com", Role::User);
+        let server = format!("https://localhost:{}", closed_port());
+        let proxy = ConnectProxy::start_to(hub.addr).await;
+        let device = device_behind(&proxy.url());
+        device
+            .sign_in_to(&server, "alice@example.com", Some(ca.ca_pem.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("sign-in through the proxy: {e}"));
+        // Another CA kept with the account since.
+        let mut settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
+        settings.ca_pem = Some(TestCa::new(Leaf::Good).ca_pem);
+        settings
+            .save(&device.paths)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let engine = device.start(fast_link()).await;
+        let mut status = engine.status();
+        let s = until(&mut status, "a certificate cause", |s| {
+            matches!(s.cause, Some(Cause::Certificate(_)))
+        })
+        .await;
+        assert_eq!(
+            s.cause,
+            Some(Cause::Certificate(CertProblem::UnknownIssuer)),
+            "{s:?}"
+        );
+        // The socket's attempt said so, from the tunnel's TLS.
+        assert!(
+            matches!(&s.state, ConnectionState::Backoff { reason }
+                if reason.contains("TLS to localhost through the proxy failed")),
+            "{s:?}"
+        );
+        engine.shutdown().await;
+    }
+}
