@@ -38,6 +38,30 @@ async fn login(
     herald.login_with(server, email, password, &more, env).await
 }
 
+/// `herald listen` with `env`, connected; an event from `admin` to `user`
+/// arrives, and the proxy opened tunnels for it: REST (catch-up) and the
+/// socket are separate clients, so at least two.
+async fn listen_through(
+    herald: &Herald,
+    server: &ServerProcess,
+    proxy: &ConnectProxy,
+    env: &[(&str, &str)],
+    (admin, user): (&str, u64),
+) -> herald_system_tests::client::Listen {
+    let before = proxy.connects();
+    let mut listen = herald.listen_with_env(&["--json", "--no-desktop"], env);
+    listen.wait_status("Connected").await;
+    let id = server.emit(admin, &order_update(user, 1)).await;
+    listen
+        .item_where("the event through the proxy", |v| {
+            v["serverId"].as_u64() == Some(id)
+        })
+        .await;
+    let tunnels = proxy.connects() - before;
+    assert!(tunnels >= 2, "{tunnels} tunnels for REST and the socket");
+    listen
+}
+
 #[tokio::test]
 async fn login_without_the_ca_is_a_certificate_error_and_with_it_events_arrive_over_wss() {
     let ca = TestCa::new(Leaf::Good);
@@ -136,23 +160,10 @@ async fn https_proxy_carries_sign_in_and_the_socket_and_no_proxy_bypasses_it() {
     let after_login = proxy.connects();
     assert!(after_login >= 1, "sign-in did not go through the proxy");
 
-    let mut listen = herald.listen_with_env(&["--json", "--no-desktop"], &through);
-    listen.wait_status("Connected").await;
     let admin = server
         .token("proxy-admin@example.com", &admin_password)
         .await;
-    let id = server.emit(&admin, &order_update(alice, 1)).await;
-    listen
-        .item_where("the event through the proxy", |v| {
-            v["serverId"].as_u64() == Some(id)
-        })
-        .await;
-    // REST (catch-up) and the socket are separate clients, so separate tunnels.
-    let during_listen = proxy.connects() - after_login;
-    assert!(
-        during_listen >= 2,
-        "{during_listen} tunnels for REST and the socket"
-    );
+    let listen = listen_through(&herald, &server, &proxy, &through, (&admin, alice)).await;
     let (_, lines) = listen.stop().await;
     assert!(
         !lines
@@ -215,20 +226,7 @@ async fn the_proxy_in_config_toml_carries_sign_in_and_the_socket_without_any_var
     );
 
     // The socket too: `herald listen`, no variable, the config's proxy.
-    let after_login = proxy.connects();
-    let mut listen = herald.listen_with_env(&["--json", "--no-desktop"], DIRECT);
-    listen.wait_status("Connected").await;
     let admin = server.token("cfg-admin@example.com", &admin_password).await;
-    let id = server.emit(&admin, &order_update(alice, 1)).await;
-    listen
-        .item_where("the event through the configured proxy", |v| {
-            v["serverId"].as_u64() == Some(id)
-        })
-        .await;
-    let during_listen = proxy.connects() - after_login;
-    assert!(
-        during_listen >= 2,
-        "{during_listen} tunnels for REST and the socket"
-    );
+    let listen = listen_through(&herald, &server, &proxy, DIRECT, (&admin, alice)).await;
     listen.stop().await;
 }

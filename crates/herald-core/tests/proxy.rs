@@ -12,10 +12,10 @@ mod proxy;
 
 use herald_core::config::Settings;
 use herald_core::link::Cause;
-use herald_core::status::{CatchUpSupport, ConnectionState};
+use herald_core::status::ConnectionState;
 use herald_proto::api::Role;
 use proxy::ConnectProxy;
-use support::{Device, Hub, fast_link, order, until};
+use support::{Device, Hub, fast_link, until};
 
 /// A device whose `config.toml` names `proxy`, before it signs in.
 fn device_behind(proxy: &str) -> Device {
@@ -77,6 +77,24 @@ mod tls {
     use herald_core::net::CertProblem;
     use herald_server::test_ca::{Leaf, TestCa};
 
+    /// Alice, signed in (trusting `ca`) to `hub` by the certificate's name
+    /// on a port that refuses when dialled directly, through a proxy set in
+    /// `config.toml` that alone reaches the hub; and that port.
+    async fn signed_in_behind_a_proxy(hub: &Hub, ca: &TestCa) -> (Device, ConnectProxy, u16) {
+        let port = closed_port();
+        let proxy = ConnectProxy::start_to(hub.addr).await;
+        let device = device_behind(&proxy.url());
+        device
+            .sign_in_to(
+                &format!("https://localhost:{port}"),
+                "alice@example.com",
+                Some(ca.ca_pem.clone()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("sign-in through the proxy: {e}"));
+        (device, proxy, port)
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_proxy_set_only_in_the_config_carries_the_sign_in_the_catch_up_and_the_socket() {
         let ca = TestCa::new(Leaf::Good);
@@ -84,32 +102,11 @@ mod tls {
         hub.add_user("admin@example.com", Role::Admin);
         let alice = hub.add_user("alice@example.com", Role::User);
         let admin = hub.token("admin@example.com").await;
-        // The certificate's name, on a port that refuses when dialled
-        // directly: only the proxy reaches the server.
-        let port = closed_port();
-        let server = format!("https://localhost:{port}");
-        let proxy = ConnectProxy::start_to(hub.addr).await;
-        let device = device_behind(&proxy.url());
-        device
-            .sign_in_to(&server, "alice@example.com", Some(ca.ca_pem.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("sign-in through the proxy: {e}"));
+        let (device, proxy, port) = signed_in_behind_a_proxy(&hub, &ca).await;
         let after_sign_in = proxy.connects();
         assert!(after_sign_in >= 1, "the sign-in did not use the proxy");
-        // Stored before the engine starts: it comes by catch-up.
-        hub.emit(&admin, order(alice, 1)).await;
-        let engine = device.start(fast_link()).await;
-        let mut status = engine.status();
-        until(&mut status, "connected through the proxy", |s| {
-            s.state == ConnectionState::Connected && s.catch_up == CatchUpSupport::Available
-        })
-        .await;
-        let first = device.recorder.wait_for(1).await;
-        assert!(first[0].body.contains("ord_1"), "{first:?}");
-        // Then live, over the socket.
-        hub.emit(&admin, order(alice, 2)).await;
-        let toasts = device.recorder.wait_for(2).await;
-        assert!(toasts[1].body.contains("ord_2"), "{toasts:?}");
+        // Caught up over REST, then live over the socket: both through it.
+        let engine = support::caught_up_then_live(&hub, &admin, alice, &device).await;
         let targets = proxy.targets();
         assert!(
             targets.iter().all(|t| *t == format!("localhost:{port}")),
@@ -127,19 +124,8 @@ mod tls {
         let ca = TestCa::new(Leaf::Good);
         let hub = Hub::start_tls(&ca).await;
         hub.add_user("alice@example.com", Role::User);
-        let server = format!("https://localhost:{}", closed_port());
-        let proxy = ConnectProxy::start_to(hub.addr).await;
-        let device = device_behind(&proxy.url());
-        device
-            .sign_in_to(&server, "alice@example.com", Some(ca.ca_pem.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("sign-in through the proxy: {e}"));
-        // Another CA kept with the account since.
-        let mut settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
-        settings.ca_pem = Some(TestCa::new(Leaf::Good).ca_pem);
-        settings
-            .save(&device.paths)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (device, _proxy, _) = signed_in_behind_a_proxy(&hub, &ca).await;
+        support::keep_another_ca(&device.paths);
         let engine = device.start(fast_link()).await;
         let mut status = engine.status();
         let s = until(&mut status, "a certificate cause", |s| {

@@ -16,10 +16,9 @@ use herald_core::api::ApiError;
 use herald_core::config::Settings;
 use herald_core::net::CertProblem;
 use herald_core::session::SessionError;
-use herald_core::status::ConnectionState;
 use herald_proto::api::Role;
 use herald_server::test_ca::{Leaf, TestCa};
-use support::{Device, Hub, fast_link, order, until};
+use support::{Device, Hub, fast_link, until};
 
 /// Signs in to a hub whose certificate is `leaf`, trusting its CA or not.
 async fn refused(leaf: Leaf, trust_ca: bool) -> (Device, SessionError) {
@@ -94,20 +93,8 @@ async fn with_the_ca_sign_in_and_the_wss_socket_work_and_the_ca_is_kept() {
         .unwrap_or_else(|e| panic!("{e}"));
     let settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(settings.ca_pem.as_deref(), Some(ca.ca_pem.as_str()));
-    // Stored before the engine started: caught up over REST.
-    hub.emit(&admin, order(alice, 1)).await;
-    let engine = device.start(fast_link()).await;
-    let mut status = engine.status();
-    until(&mut status, "connected over wss", |s| {
-        s.state == ConnectionState::Connected
-    })
-    .await;
-    let first = device.recorder.wait_for(1).await;
-    assert!(first[0].body.contains("ord_1"), "{first:?}");
-    // Then live, over the socket.
-    hub.emit(&admin, order(alice, 2)).await;
-    let toasts = device.recorder.wait_for(2).await;
-    assert!(toasts[1].body.contains("ord_2"), "{toasts:?}");
+    // Caught up over REST, then live over the wss:// socket.
+    let engine = support::caught_up_then_live(&hub, &admin, alice, &device).await;
     engine.shutdown().await;
 }
 
@@ -122,11 +109,7 @@ async fn a_certificate_the_engine_does_not_accept_is_shown_as_a_certificate_erro
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // The server's CA changed since (another CA is kept with the account).
-    let mut settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
-    settings.ca_pem = Some(TestCa::new(Leaf::Good).ca_pem);
-    settings
-        .save(&device.paths)
-        .unwrap_or_else(|e| panic!("{e}"));
+    support::keep_another_ca(&device.paths);
     let engine = device.start(fast_link()).await;
     let mut status = engine.status();
     let s = until(&mut status, "a certificate cause", |s| {

@@ -372,6 +372,34 @@ pub fn server_ids(engine: &Engine) -> std::collections::BTreeSet<u64> {
         .collect()
 }
 
+/// The engine of `device` gets `user`'s events both ways: one stored
+/// before it starts (caught up over REST) and one live (over the socket).
+/// Returns the running engine.
+pub async fn caught_up_then_live(hub: &Hub, admin: &str, user: u64, device: &Device) -> Engine {
+    hub.emit(admin, order(user, 1)).await;
+    let engine = device.start(fast_link()).await;
+    let mut status = engine.status();
+    until(&mut status, "connected", |s| {
+        s.state == herald_core::status::ConnectionState::Connected
+    })
+    .await;
+    let first = device.recorder.wait_for(1).await;
+    assert!(first[0].body.contains("ord_1"), "{first:?}");
+    hub.emit(admin, order(user, 2)).await;
+    let toasts = device.recorder.wait_for(2).await;
+    assert!(toasts[1].body.contains("ord_2"), "{toasts:?}");
+    engine
+}
+
+/// Keeps another test CA with the account, as if the server's CA changed
+/// since the sign-in.
+pub fn keep_another_ca(paths: &Paths) {
+    let mut settings = Settings::load(paths).unwrap();
+    settings.ca_pem =
+        Some(herald_server::test_ca::TestCa::new(herald_server::test_ca::Leaf::Good).ca_pem);
+    settings.save(paths).unwrap();
+}
+
 /// The server ids of every `kind` event in `engine`'s history, page by page.
 pub fn history_ids(engine: &Engine, kind: &str) -> std::collections::BTreeSet<u64> {
     let inbox = engine.inbox();
