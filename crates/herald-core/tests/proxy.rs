@@ -6,6 +6,7 @@
 
 mod support;
 
+#[cfg(not(windows))]
 #[path = "../../../tests/harness/proxy.rs"]
 #[allow(dead_code)]
 mod proxy;
@@ -14,21 +15,7 @@ use herald_core::config::Settings;
 use herald_core::link::Cause;
 use herald_core::status::ConnectionState;
 use herald_proto::api::Role;
-use proxy::ConnectProxy;
 use support::{Device, Hub, fast_link, until};
-
-/// A device whose `config.toml` names `proxy`, before it signs in.
-fn device_behind(proxy: &str) -> Device {
-    let device = Device::new();
-    let settings = Settings {
-        proxy: Some(proxy.to_owned()),
-        ..Settings::default()
-    };
-    settings
-        .save(&device.paths)
-        .unwrap_or_else(|e| panic!("{e}"));
-    device
-}
 
 /// A port on loopback where nothing listens: dialled directly, it refuses.
 fn closed_port() -> u16 {
@@ -73,9 +60,23 @@ async fn a_proxy_that_cannot_be_reached_is_named_in_the_status() {
 // Windows: schannel fails the test CA's revocation check (see tests/tls.rs).
 #[cfg(not(windows))]
 mod tls {
+    use super::proxy::ConnectProxy;
     use super::*;
     use herald_core::net::CertProblem;
     use herald_server::test_ca::{Leaf, TestCa};
+
+    /// A device whose `config.toml` names `proxy`, before it signs in.
+    fn device_behind(proxy: &str) -> Device {
+        let device = Device::new();
+        let settings = Settings {
+            proxy: Some(proxy.to_owned()),
+            ..Settings::default()
+        };
+        settings
+            .save(&device.paths)
+            .unwrap_or_else(|e| panic!("{e}"));
+        device
+    }
 
     /// Alice, signed in (trusting `ca`) to `hub` by the certificate's name
     /// on a port that refuses when dialled directly, through a proxy set in
