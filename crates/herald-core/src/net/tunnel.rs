@@ -37,8 +37,14 @@ use super::NetError;
 /// head taken from the proxy: 16 KiB each.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// How long reaching the proxy and its answer to `CONNECT` may take.
+/// How long reaching the proxy and its answer to `CONNECT` may take, and
+/// how long a connection to the port may take to send its request head.
 const PROXY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections carried at once. The socket needs one (two while a
+/// reconnect overlaps the old one's end); past this a new one is closed at
+/// once, so no local process can make the port hold tasks without bound.
+pub const MAX_CONNECTIONS: usize = 8;
 
 /// Why one connection through the proxy failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,10 +122,18 @@ impl Tunnel {
             .map_err(|e| NetError::Tunnel(e.to_string()))?;
         let failure = Arc::new(Mutex::new(None));
         let recorded = failure.clone();
+        let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         let accept = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
+                let Ok(place) = places.clone().try_acquire_owned() else {
+                    tracing::warn!(
+                        "more connections to the proxy tunnel than it carries; one closed"
+                    );
+                    continue;
+                };
                 let (proxy, target, recorded) = (proxy.clone(), target.clone(), recorded.clone());
                 tokio::spawn(async move {
+                    let _place = place;
                     if let Err(e) = carry(&mut socket, &proxy, &target).await {
                         tracing::debug!(error = %e, "a connection through the proxy failed");
                         // Recorded while the socket's end is still open: the
@@ -160,7 +174,9 @@ impl Drop for Tunnel {
 /// One connection of the socket: the request head, the tunnel, TLS, then
 /// the head (with the server's `Host`) and bytes both ways.
 async fn carry(local: &mut TcpStream, proxy: &Url, target: &Target) -> Result<(), TunnelError> {
-    let (head, rest) = read_head(local).await?;
+    let (head, rest) = tokio::time::timeout(PROXY_TIMEOUT, read_head(local))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let head = with_host(&head, &target.authority);
     let tunnel = open(proxy, &target.authority).await?;
     match &target.tls {
@@ -331,6 +347,34 @@ mod tests {
             error.map(|e| e.kind()),
             Some(std::io::ErrorKind::InvalidData)
         );
+    }
+
+    #[tokio::test]
+    async fn past_its_connections_the_port_closes_a_new_one_at_once() {
+        let origin = Url::parse("http://herald.example:80").unwrap_or_else(|e| panic!("{e}"));
+        let proxy = Url::parse("http://127.0.0.1:9").unwrap_or_else(|e| panic!("{e}"));
+        let tunnel = Tunnel::start(&origin, proxy, None).unwrap_or_else(|e| panic!("{e}"));
+        // Connections that never send their head hold every place.
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            held.push(
+                TcpStream::connect(tunnel.addr())
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        let mut extra = TcpStream::connect(tunnel.addr())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "the extra one is closed at once: {read:?}"
+        );
+        // A held one is still open: nothing to read, no end.
+        let still = tokio::time::timeout(Duration::from_millis(200), held[0].read(&mut byte)).await;
+        assert!(still.is_err(), "a held connection is kept: {still:?}");
     }
 
     #[test]
