@@ -6,7 +6,6 @@
 
 mod support;
 
-#[cfg(not(windows))]
 #[path = "../../../tests/harness/proxy.rs"]
 #[allow(dead_code)]
 mod proxy;
@@ -14,7 +13,9 @@ mod proxy;
 use herald_core::config::Settings;
 use herald_core::link::Cause;
 use herald_core::status::ConnectionState;
+use herald_core::status::Status;
 use herald_proto::api::Role;
+use proxy::ConnectProxy;
 use support::{Device, Hub, fast_link, until};
 
 /// A port on loopback where nothing listens: dialled directly, it refuses.
@@ -25,14 +26,14 @@ fn closed_port() -> u16 {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_proxy_that_cannot_be_reached_is_named_in_the_status() {
+/// Alice, signed in directly, then `proxy` set in her `config.toml`: the
+/// engine's status once its socket's attempt backs off naming a proxy.
+async fn backoff_behind(proxy: &str) -> Status {
     let hub = Hub::start(|_| {}).await;
     hub.add_user("alice@example.com", Role::User);
     let device = Device::sign_in(&hub, "alice@example.com").await;
-    let dead = format!("http://127.0.0.1:{}", closed_port());
     let mut settings = Settings::load(&device.paths).unwrap_or_else(|e| panic!("{e}"));
-    settings.proxy = Some(dead.clone());
+    settings.proxy = Some(proxy.to_owned());
     settings
         .save(&device.paths)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -44,23 +45,48 @@ async fn a_proxy_that_cannot_be_reached_is_named_in_the_status() {
         |s| matches!(&s.state, ConnectionState::Backoff { reason } if reason.contains("proxy")),
     )
     .await;
-    let ConnectionState::Backoff { reason } = &s.state else {
-        unreachable!()
-    };
+    engine.shutdown().await;
+    s
+}
+
+fn reason(s: &Status) -> &str {
+    match &s.state {
+        ConnectionState::Backoff { reason } => reason,
+        other => panic!("not backing off: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_cannot_be_reached_is_named_in_the_status() {
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let s = backoff_behind(&dead).await;
     let name = dead.trim_start_matches("http://");
     assert!(
-        reason.contains(&format!("the proxy {name} cannot be reached")),
-        "{reason}"
+        reason(&s).contains(&format!("the proxy {name} cannot be reached")),
+        "{s:?}"
     );
     assert_eq!(s.cause, Some(Cause::Refused), "{s:?}");
-    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_refuses_the_tunnel_is_named_with_its_answer() {
+    // It answers CONNECT, but cannot reach where it sends every tunnel.
+    let proxy =
+        ConnectProxy::start_to(std::net::SocketAddr::from(([127, 0, 0, 1], closed_port()))).await;
+    let s = backoff_behind(&proxy.url()).await;
+    let name = proxy.url();
+    let name = name.trim_start_matches("http://");
+    assert!(
+        reason(&s).contains(&format!("the proxy {name} refused the tunnel")),
+        "{s:?}"
+    );
+    assert!(reason(&s).contains("502"), "its answer is shown: {s:?}");
 }
 
 // Through the tunnel the server is https:// with the test CA. Not on
 // Windows: schannel fails the test CA's revocation check (see tests/tls.rs).
 #[cfg(not(windows))]
 mod tls {
-    use super::proxy::ConnectProxy;
     use super::*;
     use herald_core::net::CertProblem;
     use herald_server::test_ca::{Leaf, TestCa};

@@ -38,6 +38,11 @@ const SQLITE: &str = "SQLite, 1 node";
 const POSTGRES: &str = "Postgres, 1 node";
 const CLUSTER: &str = "Postgres + Redis, 2 nodes";
 
+/// The setups in their turn: the name, whether on Postgres, and the nodes
+/// (more than one share Redis).
+const SETUPS: [(&str, bool, usize); 3] =
+    [(SQLITE, false, 1), (POSTGRES, true, 1), (CLUSTER, true, 2)];
+
 pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
     // Their helpers panic when a server cannot start (they are the tests'):
     // here that is the scenario's error, not the bench's end.
@@ -50,12 +55,9 @@ pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
         .await
         .context("redis-server did not start (scripts/setup.sh installs it)")?;
     let mut figures: [Figures; 3] = Default::default();
-    let names = [SQLITE, POSTGRES, CLUSTER];
     for round in 0..size.rounds {
-        for (i, name) in names.iter().enumerate() {
-            let database_url = if i == 0 {
-                None
-            } else {
+        for (i, (name, on_postgres, nodes)) in SETUPS.into_iter().enumerate() {
+            let database_url = if on_postgres {
                 // A fresh database each time, as a new deployment has.
                 let pg = pg.clone();
                 let db = format!("bench_{round}_{i}");
@@ -64,11 +66,13 @@ pub async fn run(size: Size, checks: &mut Checks) -> anyhow::Result<Vec<Row>> {
                         .await
                         .context("createdb failed")?,
                 )
+            } else {
+                None
             };
             let setup = Setup {
                 database_url,
-                redis_url: (*name == CLUSTER).then(|| redis.url.clone()),
-                nodes: if *name == CLUSTER { 2 } else { 1 },
+                redis_url: (nodes > 1).then(|| redis.url.clone()),
+                nodes,
             };
             let peer = Peer::herald(&setup, size.server_sockets, size.admin_sockets).await?;
             let measured = measure(&peer, name, size, &mut figures[i], checks).await;

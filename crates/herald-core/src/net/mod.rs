@@ -1,14 +1,16 @@
 //! How Herald reaches one server: the TLS trust (the platform's store, plus
-//! the account's own CA), the proxy, and the one HTTP client.
+//! the account's own CA), the proxy, the one HTTP client, and the socket's
+//! tunnel through the proxy ([`tunnel`]).
 //!
 //! Each native-tls connector parses the platform's CA bundle (3.8 MB of
 //! heap, about 0.5 G instructions), and reqwest and tokio-tungstenite each
 //! built their own: one per client, and one per `wss://` connect. A [`Net`]
 //! builds one connector on first use and hands the same one to REST (reqwest,
 //! as a preconfigured connector) and to the socket (rust_socketio's
-//! `tls_config`); its reqwest client is built once too, and cloned. One
-//! `Net` serves one server, so the account's CA is trusted for that server
-//! only; a process keeps its last one, so the sign-in's is the engine's.
+//! `tls_config`, or the tunnel's TLS through a proxy); its reqwest client is
+//! built once too, and cloned. One `Net` serves one server, so the
+//! account's CA is trusted for that server only; a process keeps its last
+//! one, so the sign-in's is the engine's.
 
 pub mod cert;
 pub mod proxy;
@@ -53,8 +55,9 @@ pub struct Net {
     options: NetOptions,
     tls: OnceLock<Result<native_tls::TlsConnector, NetError>>,
     http: OnceLock<Result<reqwest::Client, NetError>>,
-    /// The socket's way through the proxy, opened on its first use.
-    tunnel: OnceLock<Result<Tunnel, NetError>>,
+    /// The socket's way through the proxy: opened when a connect needs it,
+    /// and opened anew when the proxy changed or its runtime ended.
+    tunnel: Mutex<Option<Tunnel>>,
 }
 
 /// Checks that `pem` holds a certificate, before anything is stored.
@@ -91,7 +94,7 @@ impl Net {
             options,
             tls: OnceLock::new(),
             http: OnceLock::new(),
-            tunnel: OnceLock::new(),
+            tunnel: Mutex::new(None),
         });
         *last = Some(net.clone());
         net
@@ -120,27 +123,34 @@ impl Net {
     }
 
     /// Where the socket connects: the server itself, or, when a proxy
-    /// applies, this process's loopback tunnel to it through the proxy
-    /// ([`tunnel`]), which is opened on first use (on the current Tokio
-    /// runtime) for the proxy chosen then.
+    /// applies, this process's loopback tunnel to it through that proxy
+    /// ([`tunnel`]). The tunnel is opened (on the current Tokio runtime) by
+    /// the first connect that needs it, kept while it serves the proxy that
+    /// applies, and replaced when it does not; with no proxy it is closed.
     pub fn socket_url(&self) -> Result<String, NetError> {
+        let mut tunnel = self
+            .tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(proxy) = self.proxy()? else {
+            *tunnel = None;
             return Ok(self.origin.to_string());
         };
-        let tunnel = self
-            .tunnel
-            .get_or_init(|| {
+        let port = match tunnel.as_ref() {
+            Some(open) if open.serves(&proxy) => open.addr().port(),
+            _ => {
                 let tls = match self.origin.scheme() {
                     "https" => Some(self.tls()?),
                     _ => None,
                 };
-                Tunnel::start(&self.origin, proxy, tls)
-            })
-            .as_ref()
-            .map_err(Clone::clone)?;
+                let opened = Tunnel::start(&self.origin, proxy, tls)?;
+                let port = opened.addr().port();
+                *tunnel = Some(opened);
+                port
+            }
+        };
         // The server's path and query stay; only where it is dialled changes.
         let mut url = self.origin.clone();
-        let port = tunnel.addr().port();
         let moved = url.set_scheme("http").is_ok()
             && url.set_host(Some("127.0.0.1")).is_ok()
             && url.set_port(Some(port)).is_ok();
@@ -155,7 +165,11 @@ impl Net {
 
     /// Why the socket's last connection through the proxy failed, once.
     pub fn take_tunnel_failure(&self) -> Option<Arc<TunnelError>> {
-        self.tunnel.get()?.as_ref().ok()?.take_failure()
+        self.tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()?
+            .take_failure()
     }
 
     /// The one HTTP client (a clone shares its connections).
@@ -204,5 +218,46 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &other), "another CA is another trust");
         let elsewhere = Net::shared(&cache, origin("https://b.example"), NetOptions::default());
         assert!(!Arc::ptr_eq(&a, &elsewhere), "another server");
+    }
+
+    #[test]
+    fn the_tunnel_is_kept_while_it_serves_and_opened_anew_when_its_runtime_ends() {
+        let cache = Mutex::new(None);
+        let through = NetOptions {
+            ca_pem: None,
+            proxy: Some("http://127.0.0.1:9".into()),
+        };
+        // No NO_PROXY can name this server, so the configured proxy applies.
+        let net = Net::shared(&cache, origin("http://herald.invalid:8080/base/"), through);
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let first = runtime();
+        let (url, again) = first.block_on(async {
+            let url = net.socket_url().unwrap_or_else(|e| panic!("{e}"));
+            (url, net.socket_url().unwrap_or_else(|e| panic!("{e}")))
+        });
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/base/"),
+            "{url}"
+        );
+        assert_eq!(url, again, "one tunnel while it serves");
+        // Its runtime ends, and with it the accept loop: a new one is opened.
+        drop(first);
+        let second = runtime();
+        let fresh = second.block_on(async {
+            let fresh = net.socket_url().unwrap_or_else(|e| panic!("{e}"));
+            let addr = fresh
+                .trim_start_matches("http://")
+                .trim_end_matches("/base/")
+                .to_owned();
+            let connected = tokio::net::TcpStream::connect(addr).await;
+            assert!(connected.is_ok(), "the new tunnel accepts: {connected:?}");
+            fresh
+        });
+        assert_ne!(url, fresh, "a tunnel whose runtime ended is replaced");
     }
 }

@@ -37,9 +37,10 @@ use super::NetError;
 /// head taken from the proxy: 16 KiB each.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// How long reaching the proxy and its answer to `CONNECT` may take, and
-/// how long a connection to the port may take to send its request head.
-const PROXY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long each step of a connection's setup may take: its request head
+/// arriving, the proxy's answer to `CONNECT`, and the TLS handshake. A
+/// connection is so never stuck before its bytes flow, holding a place.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections carried at once. The socket needs one (two while a
 /// reconnect overlaps the old one's end); past this a new one is closed at
@@ -69,6 +70,8 @@ pub enum TunnelError {
         #[source]
         source: native_tls::Error,
     },
+    #[error("TLS to {host} through the proxy did not finish in time")]
+    TlsTimeout { host: String },
     #[error("the tunnel broke: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -86,6 +89,7 @@ struct Target {
 #[derive(Debug)]
 pub struct Tunnel {
     addr: SocketAddr,
+    proxy: Url,
     failure: Arc<Mutex<Option<Arc<TunnelError>>>>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -123,6 +127,7 @@ impl Tunnel {
         let failure = Arc::new(Mutex::new(None));
         let recorded = failure.clone();
         let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let via = proxy.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let Ok(place) = places.clone().try_acquire_owned() else {
@@ -131,7 +136,7 @@ impl Tunnel {
                     );
                     continue;
                 };
-                let (proxy, target, recorded) = (proxy.clone(), target.clone(), recorded.clone());
+                let (proxy, target, recorded) = (via.clone(), target.clone(), recorded.clone());
                 tokio::spawn(async move {
                     let _place = place;
                     if let Err(e) = carry(&mut socket, &proxy, &target).await {
@@ -146,9 +151,17 @@ impl Tunnel {
         });
         Ok(Tunnel {
             addr,
+            proxy,
             failure,
             accept,
         })
+    }
+
+    /// Whether this tunnel still serves, and through `proxy`: its accept
+    /// loop ends with the runtime it was started on, and the proxy that
+    /// applies can change (the config, the environment).
+    pub fn serves(&self, proxy: &Url) -> bool {
+        self.proxy == *proxy && !self.accept.is_finished()
     }
 
     /// The loopback address the socket connects to.
@@ -174,16 +187,20 @@ impl Drop for Tunnel {
 /// One connection of the socket: the request head, the tunnel, TLS, then
 /// the head (with the server's `Host`) and bytes both ways.
 async fn carry(local: &mut TcpStream, proxy: &Url, target: &Target) -> Result<(), TunnelError> {
-    let (head, rest) = tokio::time::timeout(PROXY_TIMEOUT, read_head(local))
+    let (head, rest) = tokio::time::timeout(STEP_TIMEOUT, read_head(local))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let head = with_host(&head, &target.authority);
     let tunnel = open(proxy, &target.authority).await?;
     match &target.tls {
         Some(connector) => {
-            let tls = tokio_native_tls::TlsConnector::from(connector.clone())
-                .connect(&target.host, tunnel)
+            let connector = tokio_native_tls::TlsConnector::from(connector.clone());
+            let handshake = connector.connect(&target.host, tunnel);
+            let tls = tokio::time::timeout(STEP_TIMEOUT, handshake)
                 .await
+                .map_err(|_| TunnelError::TlsTimeout {
+                    host: target.host.clone(),
+                })?
                 .map_err(|source| TunnelError::Tls {
                     host: target.host.clone(),
                     source,
@@ -252,7 +269,7 @@ fn with_host(head: &[u8], authority: &str) -> Vec<u8> {
 /// A TCP stream to `authority` through `proxy`, after its `200` to `CONNECT`.
 async fn open(proxy: &Url, authority: &str) -> Result<TcpStream, TunnelError> {
     let name = proxy_name(proxy);
-    let answer = tokio::time::timeout(PROXY_TIMEOUT, async {
+    let answer = tokio::time::timeout(STEP_TIMEOUT, async {
         let host = proxy.host_str().unwrap_or_default();
         let port = proxy.port_or_known_default().unwrap_or(80);
         let mut stream =
@@ -375,6 +392,26 @@ mod tests {
         // A held one is still open: nothing to read, no end.
         let still = tokio::time::timeout(Duration::from_millis(200), held[0].read(&mut byte)).await;
         assert!(still.is_err(), "a held connection is kept: {still:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_sends_its_head_is_closed_after_the_step_timeout() {
+        let origin = Url::parse("http://herald.example:80").unwrap_or_else(|e| panic!("{e}"));
+        let proxy = Url::parse("http://127.0.0.1:9").unwrap_or_else(|e| panic!("{e}"));
+        let tunnel = Tunnel::start(&origin, proxy, None).unwrap_or_else(|e| panic!("{e}"));
+        let mut silent = TcpStream::connect(tunnel.addr())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let started = tokio::time::Instant::now();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(STEP_TIMEOUT * 2, silent.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "closed: {read:?}");
+        assert!(started.elapsed() >= STEP_TIMEOUT - Duration::from_millis(500));
+        let failure = tunnel.take_failure().map(|f| f.to_string());
+        assert!(
+            failure.as_deref().is_some_and(|f| f.contains("timed out")),
+            "{failure:?}"
+        );
     }
 
     #[test]
